@@ -1,0 +1,2 @@
+"""casework: a school's attendance policy, running."""
+__version__ = "0.1.0"

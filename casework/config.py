@@ -1,0 +1,388 @@
+"""The school's policy and settings: config.yaml loaded once into a frozen, typed object.
+
+Every number from ../shared/POLICY.md lives in config.yaml under its rule's area and is validated here.
+An invalid file raises ConfigError listing every problem by key path (exit 2 at the CLI).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+CATEGORIES = ("present", "approved_activity", "authorised", "unauthorised", "not_counted")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """Bad config: `problems` is a list of 'key.path: message' lines."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: invalid config\n" + "\n".join(f"  {p}" for p in problems))
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _hhmm(value: Any) -> dt.time:
+    if isinstance(value, dt.time):
+        return value
+    if isinstance(value, int):  # YAML 1.1 reads 08:35 as sexagesimal minutes
+        return dt.time(value // 60, value % 60)
+    try:
+        return dt.time.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ValueError(f"must be a time HH:MM, got {value!r}") from exc
+
+
+class Due(Frozen):
+    """A deadline relative to the moment a task or timer is created, on the school calendar.
+
+    Calendar `days`/`weeks` and `school_days` move the local date; `time` then sets the local clock time
+    (default: the end of the school day); `hours`/`minutes` add an absolute duration instead.
+    """
+
+    days: int = 0
+    weeks: int = 0
+    school_days: int = 0
+    hours: int = 0
+    minutes: int = 0
+    time: dt.time | None = None
+
+    _t = field_validator("time", mode="before")(lambda v: None if v is None else _hhmm(v))
+
+
+class Session(Frozen):
+    open: dt.time
+    late_after: dt.time
+    close: dt.time
+    _t = field_validator("open", "late_after", "close", mode="before")(_hhmm)
+
+
+class Registration(Frozen):  # REG-1, REG-2
+    am: Session
+    pm: Session
+    school_day_ends: dt.time
+    nightly_evaluation: dt.time
+    _t = field_validator("school_day_ends", "nightly_evaluation", mode="before")(_hhmm)
+
+
+class Code(Frozen):
+    category: Literal["present", "approved_activity", "authorised", "unauthorised", "not_counted"]
+    description: str
+    late: bool = False
+
+
+class Codes(Frozen):  # REG-3, ABS, FDR-4
+    table: dict[str, Code]
+    no_reason: str
+    unauthorised_other: str
+    illness: str
+    holiday_unauthorised: str
+    present_am: str
+    present_pm: str
+    late_present: str
+    late_after_close: str
+    suspension: str
+    religious_observance: str
+    exceptional: str
+    medical_appointment: str
+    truancy: str
+
+
+class HalfTerm(Frozen):
+    name: str
+    start: dt.date
+    end: dt.date
+
+
+class CalendarConfig(Frozen):
+    timezone: str
+    half_terms: list[HalfTerm] = Field(min_length=1)
+    closures: list[dt.date] = []
+    bank_holidays: str = "GB-ENG"
+
+
+class Band(Frozen):
+    lower: float
+    upper: float | None = None  # exclusive; None = up to and including 100
+
+
+class Stages(Frozen):  # STG
+    min_possible_sessions: int = Field(ge=0)
+    stage_1: Band
+    monitor: Band
+    stage_2: Band
+    stage_3: Band
+    stage_4: Band
+    stage_5: Band
+    safeguarding_log_from_stage: int = Field(ge=1, le=5)
+    review_after: Due
+    review_deadline: Due
+
+
+class FirstDay(Frozen):  # FDR
+    second_day_check: dt.time
+    _t = field_validator("second_day_check", mode="before")(_hhmm)
+
+
+class Absence(Frozen):  # ABS
+    illness_evidence_after_school_days: int = Field(ge=1)  # ABS-2
+    religious_notice_school_days: int = Field(ge=0)  # ABS-4
+    religious_days_per_observance: int = Field(ge=0)  # ABS-4
+    suspension_task_over_sessions: int = Field(ge=0)  # ABS-5
+    reasons: dict[str, str]  # ABS-3/ABS-6: reason recorded by staff -> code
+
+
+class Figures(Frozen):  # DfE definitions used by the policy
+    persistent_absence_below: float
+    severe_absence_at_or_below: float
+    days_in_year: int
+    lessons_per_day: int
+
+
+class Grade(Frozen):
+    min_pct: float
+    grade: str
+
+
+class Penalty(Frozen):
+    amount_gbp: int = Field(gt=0)
+    paid_within_days: int = Field(gt=0)
+
+
+class PenaltyNotices(Frozen):  # PN
+    referral_unauthorised_sessions: int = Field(gt=0)  # PN-1, PN-4
+    count_separately: dict[str, list[str]]  # PN-1: counter name -> codes
+    warning_window_school_days: int = Field(gt=0)  # PN-2
+    amounts: list[Penalty] = Field(min_length=1)  # PN-3
+    prosecution_after_days: int = Field(gt=0)  # PN-3
+
+
+class Meetings(Frozen):  # MTG
+    rearrange_within_days: int = Field(gt=0)
+    missed_before_referral: int = Field(gt=0)
+
+
+class Casework(Frozen):  # CW
+    review_after: Due
+    review_deadline: Due
+    meeting_weeks: list[int] = Field(min_length=1)
+
+
+class Punctuality(Frozen):  # PUN
+    parentmail_at_lates: list[int]
+    letter_at_lates: int
+    report_school_days: int
+
+
+class Ongoing(Frozen):  # ONG
+    tutor_review_below: float
+    rag_green_from: float
+    rag_amber_from: float
+    amber_warnings_for_report: int
+    report_school_days: int
+
+
+class MissingEducation(Frozen):  # CME
+    consecutive_unauthorised_school_days: int
+
+
+class Recognition(Frozen):  # REW
+    term_certificate_from: float
+    improvement_points: float
+
+
+class Improvement(Frozen):  # used by every workflow that asks "has it improved?"
+    attendance_at_or_above_band_upper: bool
+    no_further_lates: bool
+
+
+class Policy(Frozen):
+    registration: Registration
+    codes: Codes
+    first_day: FirstDay
+    absence: Absence
+    figures: Figures
+    grades: list[Grade]
+    stages: Stages
+    meetings: Meetings
+    penalty_notices: PenaltyNotices
+    casework: Casework
+    punctuality: Punctuality
+    ongoing: Ongoing
+    missing_education: MissingEducation
+    recognition: Recognition
+    improvement: Improvement
+
+
+class TaskKind(Frozen):
+    rule: str
+    role: str
+    title: str
+    due: Due
+    copies_to: list[str] = []  # one more task, same kind, for each of these roles (e.g. FDR-4)
+    reminder_after_due: Due = Due()
+    expires_after_due: Due | None = None
+    escalate_to: str | None = None
+
+
+class Letter(Frozen):
+    rule: str
+    title: str
+    channels: list[Literal["post", "email", "sms"]]
+
+
+class Role(Frozen):
+    name: str
+    # whose pupils a member of this role sees and is assigned: their forms, their year groups, or all
+    scope: Literal["form", "year_group", "all"]
+
+
+class School(Frozen):
+    name: str
+    address: list[str]
+    phone: str
+    email: str
+    headteacher: str
+    attendance_lead: str
+
+
+class Config(Frozen):
+    school: School
+    calendar: CalendarConfig
+    roles: dict[str, Role]
+    policy: Policy
+    tasks: dict[str, TaskKind]
+    letters: dict[str, Letter]
+    source: str = ""
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.calendar.timezone)
+
+    def code(self, code: str) -> Code:
+        return self.policy.codes.table[code]
+
+    def codes_in(self, *categories: str) -> list[str]:
+        return [c for c, v in self.policy.codes.table.items() if v.category in categories]
+
+
+def _semantic_problems(cfg: Config) -> list[str]:
+    """Checks pydantic cannot express per field: cross-references and orderings."""
+    out: list[str] = []
+    try:
+        ZoneInfo(cfg.calendar.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        out.append(f"calendar.timezone: unknown time zone {cfg.calendar.timezone!r}")
+    prev = None
+    for i, ht in enumerate(cfg.calendar.half_terms):
+        if ht.end < ht.start:
+            out.append(f"calendar.half_terms[{i}].end: before its start {ht.start}")
+        if prev is not None and ht.start <= prev.end:
+            out.append(f"calendar.half_terms[{i}].start: overlaps {prev.name} (ends {prev.end})")
+        prev = ht
+    reg = cfg.policy.registration
+    for name in ("am", "pm"):
+        s = getattr(reg, name)
+        if not s.open <= s.late_after <= s.close:
+            out.append(f"policy.registration.{name}: open <= late_after <= close is required")
+    if reg.am.close >= reg.pm.open:
+        out.append("policy.registration.pm.open: must be after am.close")
+    codes = cfg.policy.codes
+    for field in Codes.model_fields:
+        if field != "table" and getattr(codes, field) not in codes.table:
+            out.append(f"policy.codes.{field}: {getattr(codes, field)!r} is not in policy.codes.table")
+    for reason, code in cfg.policy.absence.reasons.items():
+        if code not in codes.table:
+            out.append(f"policy.absence.reasons.{reason}: unknown code {code!r}")
+    for name, cs in cfg.policy.penalty_notices.count_separately.items():
+        for c in cs:
+            if c not in codes.table:
+                out.append(f"policy.penalty_notices.count_separately.{name}: unknown code {c!r}")
+    st = cfg.policy.stages
+    order = ["stage_1", "monitor", "stage_2", "stage_3", "stage_4", "stage_5"]
+    for a, b in zip(order, order[1:], strict=False):
+        ba, bb = getattr(st, a), getattr(st, b)
+        if not bb.lower < ba.lower:
+            out.append(f"policy.stages.{b}.lower: must be below {a}.lower")
+        if bb.upper != ba.lower:
+            out.append(f"policy.stages.{b}.upper: must equal {a}.lower ({ba.lower}) so bands do not gap")
+    if st.stage_5.lower != 0:
+        out.append("policy.stages.stage_5.lower: must be 0")
+    amounts = cfg.policy.penalty_notices.amounts
+    for i in range(1, len(amounts)):
+        if amounts[i].paid_within_days <= amounts[i - 1].paid_within_days:
+            out.append(f"policy.penalty_notices.amounts[{i}].paid_within_days: must increase")
+    grades = cfg.policy.grades
+    if any(grades[i].min_pct <= grades[i + 1].min_pct for i in range(len(grades) - 1)):
+        out.append("policy.grades: min_pct must strictly decrease")
+    for kind, t in cfg.tasks.items():
+        for f, role in [("role", t.role), ("escalate_to", t.escalate_to)] + [
+                (f"copies_to[{i}]", r) for i, r in enumerate(t.copies_to)]:
+            if role is not None and role not in cfg.roles:
+                out.append(f"tasks.{kind}.{f}: unknown role {role!r}")
+    return out
+
+
+def _format_pydantic(err: ValidationError) -> list[str]:
+    out = []
+    for e in err.errors():
+        path = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in e["loc"]).replace(".[", "[")
+        out.append(f"{path or '(top)'}: {e['msg']}")
+    return out
+
+
+def parse_config(data: Any, source: str = "<config>") -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError(source, ["(top): must be a mapping"])
+    try:
+        cfg = Config.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(source, _format_pydantic(exc)) from None
+    problems = _semantic_problems(cfg)
+    if problems:
+        raise ConfigError(source, problems)
+    return cfg
+
+
+def default_config_path() -> Path:
+    """./config.yaml, else the repository's (editable install), else the installed copy."""
+    for candidate in (Path.cwd() / "config.yaml", ROOT / "config.yaml",
+                      Path(sys.prefix) / "share" / "casework" / "config.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError("config.yaml", ["(top): no config.yaml found (use --config or CASEWORK_CONFIG)"])
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    path = Path(path or os.environ.get("CASEWORK_CONFIG") or default_config_path())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"(file): cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), ["(file): not UTF-8 text"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        raise ConfigError(str(path), [f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    return parse_config(data, str(path))
+
+
+def resource_dir(name: str) -> Path:
+    """templates/ or data/ from the repository, else from the installed share/casework."""
+    for base in (ROOT, Path(sys.prefix) / "share" / "casework"):
+        if (base / name).is_dir():
+            return base / name
+    raise FileNotFoundError(name)

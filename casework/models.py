@@ -1,0 +1,250 @@
+"""The database: SQLAlchemy 2 typed mappings. Instants are stored as UTC; dates are school-local dates.
+
+Natural keys carry unique constraints (a case per workflow and occasion, a task, a timer, a letter per
+recipient per occasion), which is what makes running the engine twice harmless.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (naive storage) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class School(Base):
+    __tablename__ = "schools"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Pupil(Base):
+    __tablename__ = "pupils"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), default=1)
+    upn: Mapped[str] = mapped_column(String(13), unique=True)
+    given_name: Mapped[str] = mapped_column(String(100))
+    family_name: Mapped[str] = mapped_column(String(100))
+    date_of_birth: Mapped[dt.date] = mapped_column(Date)
+    year_group: Mapped[int] = mapped_column(Integer, index=True)
+    form: Mapped[str] = mapped_column(String(20), index=True)
+    sen: Mapped[str | None] = mapped_column(String(20))
+    fsm: Mapped[bool] = mapped_column(Boolean, default=False)
+    looked_after: Mapped[bool] = mapped_column(Boolean, default=False)
+    on_roll: Mapped[bool] = mapped_column(Boolean, default=True)
+    deleted_on: Mapped[dt.date | None] = mapped_column(Date)
+    deletion_ground: Mapped[str | None] = mapped_column(String(200))
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("pupil_id", "contact_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"), index=True)
+    contact_id: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    relationship: Mapped[str] = mapped_column(String(60))
+    parental_responsibility: Mapped[bool] = mapped_column(Boolean)
+    phone: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(500))
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    forms: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    year_groups: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    password_hash: Mapped[str | None] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Mark(Base):
+    """The current mark of a pupil for a session; every change also writes a MarkChange (REG, ABS-1)."""
+
+    __tablename__ = "marks"
+    __table_args__ = (
+        UniqueConstraint("pupil_id", "date", "session"),
+        Index("ix_marks_date_code", "date", "code"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"))
+    date: Mapped[dt.date] = mapped_column(Date)
+    session: Mapped[str] = mapped_column(String(2))
+    code: Mapped[str] = mapped_column(String(3))
+    minutes_late: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    recorded_by: Mapped[str | None] = mapped_column(String(40))
+    recorded_at: Mapped[dt.datetime | None]
+
+
+class MarkChange(Base):
+    """History: the old code is kept here when a mark changes (who, when, why)."""
+
+    __tablename__ = "mark_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"), index=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    session: Mapped[str] = mapped_column(String(2))
+    old_code: Mapped[str] = mapped_column(String(3))
+    new_code: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    changed_by: Mapped[str | None] = mapped_column(String(40))
+    changed_at: Mapped[dt.datetime]
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("workflow", "key"), Index("ix_cases_open", "workflow", "closed_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"), index=True)
+    workflow: Mapped[str] = mapped_column(String(40))
+    workflow_version: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(120))
+    state: Mapped[str] = mapped_column(String(40))
+    opened_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    closed_at: Mapped[dt.datetime | None]
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_inbox", "status", "role", "due_at"),
+        Index("ix_tasks_assignee", "assignee_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(200))
+    rule: Mapped[str] = mapped_column(String(10))
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    role: Mapped[str] = mapped_column(String(40))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open, done, cancelled
+    due_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime]
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    completed_by: Mapped[str | None] = mapped_column(String(40))
+    completed_at: Mapped[dt.datetime | None]
+    reminded_at: Mapped[dt.datetime | None]
+    escalated_at: Mapped[dt.datetime | None]
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Timer(Base):
+    """The agenda: every time-driven item (calendar events, case timers, task reminders and expiries,
+    mark events) is a row with a unique key; processing marks it fired in the same transaction."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_agenda", "status", "due_at", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[dt.datetime]
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, fired, cancelled
+    fired_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]
+
+
+class Letter(Base):
+    """The outbox: one row per letter per recipient. The key (occasion + recipient) makes a letter
+    impossible to produce twice."""
+
+    __tablename__ = "letters"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    template: Mapped[str] = mapped_column(String(60), index=True)
+    rule: Mapped[str] = mapped_column(String(10))
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    recipient: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ChronologyEntry(Base):
+    """Append-only (DAT-1): nothing in the code updates or deletes these rows."""
+
+    __tablename__ = "chronology"
+    __table_args__ = (Index("ix_chronology_pupil_at", "pupil_id", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime]
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"))
+    category: Mapped[str] = mapped_column(String(30))
+    summary: Mapped[str] = mapped_column(Text)
+    staff: Mapped[str | None] = mapped_column(String(40))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    ref: Mapped[str | None] = mapped_column(String(200))
+    rule: Mapped[str | None] = mapped_column(String(10))
+    safeguarding: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime]
+    staff: Mapped[str | None] = mapped_column(String(40), index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    pupil_id: Mapped[int | None] = mapped_column(ForeignKey("pupils.id"), index=True)
+    detail: Mapped[str | None] = mapped_column(Text)
