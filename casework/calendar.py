@@ -84,7 +84,11 @@ class SchoolCalendar:
             raise ValueError(f"{-n} school days before {d} is before the school year")
         if target < len(self.days):
             return self.days[target]
-        cur, extra = (self.days[-1], target - len(self.days) + 1) if self.days else (d, n)
+        if self.days and d <= self.days[-1]:
+            cur, extra = self.days[-1], target - len(self.days) + 1
+        else:  # d itself is past the year: count from d, or the deadline would fall before d
+            working = d.weekday() < 5 and d not in self.bank_holidays
+            cur, extra = d, (n if working else max(n, 1))
         while extra > 0:
             cur += dt.timedelta(days=1)
             if cur.weekday() < 5 and cur not in self.bank_holidays:
@@ -184,3 +188,19 @@ class SchoolCalendar:
         result = self.at(day, spec.time or self.registration.school_day_ends)
         result += dt.timedelta(hours=spec.hours, minutes=spec.minutes)
         return max(result, start)
+
+
+def parse_when(text: str, tz: ZoneInfo, *, end_of_day: bool = True) -> dt.datetime:
+    """An ISO date or date-time typed by a user, in school-local time unless it carries an offset.
+    A bare date means the end of that day (or its start with end_of_day=False)."""
+    try:
+        if len(text) == 10:
+            d = dt.date.fromisoformat(text)
+            t = dt.time(23, 59, 59) if end_of_day else dt.time(0, 0)
+            return dt.datetime.combine(d, t, tzinfo=tz).astimezone(UTC)
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM)") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(UTC)

@@ -130,7 +130,8 @@ class Stages(Frozen):  # STG
 
 
 class FirstDay(Frozen):  # FDR
-    second_day_check: dt.time
+    second_day_check: dt.time  # FDR-3
+    reason_within: Due  # FDR-4: after the pupil is back (or visited), sessions still without a reason become O
     _t = field_validator("second_day_check", mode="before")(_hhmm)
 
 
@@ -230,7 +231,7 @@ class TaskKind(Frozen):
     title: str
     due: Due
     copies_to: list[str] = []  # one more task, same kind, for each of these roles (e.g. FDR-4)
-    reminder_after_due: Due = Due()
+    reminder_after_due: Due | None = None  # None: the reminder goes out when the task falls due
     expires_after_due: Due | None = None
     escalate_to: str | None = None
 

@@ -190,7 +190,7 @@ class Timer(Base):
     mark events) is a row with a unique key; processing marks it fired in the same transaction."""
 
     __tablename__ = "timers"
-    __table_args__ = (Index("ix_timers_agenda", "status", "due_at", "id"),)
+    __table_args__ = (Index("ix_timers_agenda", "status", "due_at", "key"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(160), unique=True)
     kind: Mapped[str] = mapped_column(String(40))

@@ -239,7 +239,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('key')
     )
     with op.batch_alter_table('timers', schema=None) as batch_op:
-        batch_op.create_index('ix_timers_agenda', ['status', 'due_at', 'id'], unique=False)
+        batch_op.create_index('ix_timers_agenda', ['status', 'due_at', 'key'], unique=False)
         batch_op.create_index(batch_op.f('ix_timers_case_id'), ['case_id'], unique=False)
 
     # ### end Alembic commands ###

@@ -1,0 +1,226 @@
+"""The unit of work: applies a decision's effects inside the caller's one transaction.
+
+Natural keys (task, timer and letter keys) make every effect idempotent: applying the same effect twice
+leaves one row. Nothing here commits; the caller's `session.begin()` does.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from casework import agenda
+from casework.calendar import SchoolCalendar
+from casework.config import Config
+from casework.models import Case, ChronologyEntry, Contact, Letter, Mark, MarkChange, Pupil, Staff, Task, Timer
+from workflows.base import (
+    CancelTasks,
+    CancelTimers,
+    ChangeMarks,
+    Ctx,
+    Effect,
+    Log,
+    OpenTask,
+    SendLetter,
+    SetTimer,
+)
+
+
+def log(session: Session, *, at: dt.datetime, pupil_id: int, category: str, summary: str,
+        staff: str | None = None, case: Case | None = None, ref: str | None = None, rule: str | None = None,
+        safeguarding: bool | None = None) -> None:
+    """Append to the pupil's chronology (DAT-1). Cases flagged safeguarding (STG-4 on) mark every entry."""
+    flag = bool(safeguarding) or bool(case is not None and (case.data or {}).get("safeguarding"))
+    session.add(ChronologyEntry(at=at, pupil_id=pupil_id, category=category, summary=summary, staff=staff,
+                                case_id=case.id if case is not None else None, ref=ref, rule=rule,
+                                safeguarding=flag))
+
+
+class UnitOfWork:
+    def __init__(self, session: Session, config: Config, calendar: SchoolCalendar):
+        self.session, self.config, self.calendar = session, config, calendar
+        self._staff: list[Staff] | None = None
+        self._opened: set[int] = set()  # tasks opened by the decision being applied
+
+    # --- entry point ------------------------------------------------------------------------------
+    def apply(self, ctx: Ctx) -> None:
+        case = ctx.case
+        if case.id is None:
+            self.session.add(case)
+            self.session.flush()
+        self._opened = set()
+        for effect in ctx.effects:
+            self._apply_one(effect, ctx)
+        ctx.effects.clear()
+        case.updated_at = ctx.now
+        if case.state in _final_states(case.workflow) and case.closed_at is None:
+            case.closed_at = ctx.now
+            # tasks the closing decision itself opened (e.g. FDR-4's inform_no_reason) stay open
+            self.cancel_tasks(case, ctx.now, f"case closed ({case.state})", ctx.staff, keep=self._opened)
+            self.cancel_timers(case, ())
+            log(self.session, at=ctx.now, pupil_id=case.pupil_id, category="case", case=case,
+                summary=f"{case.workflow} case closed: {case.state}", staff=ctx.staff)
+
+    def _apply_one(self, effect: Effect, ctx: Ctx) -> None:
+        case, now = ctx.case, ctx.now
+        if isinstance(effect, Log):
+            log(self.session, at=now, pupil_id=case.pupil_id, category=effect.category, summary=effect.summary,
+                staff=effect.staff, case=case, rule=effect.rule)
+        elif isinstance(effect, OpenTask):
+            self.open_task(case, ctx.pupil, effect, now)
+        elif isinstance(effect, CancelTasks):
+            self.cancel_tasks(case, now, effect.reason, ctx.staff, effect.kinds)
+        elif isinstance(effect, SetTimer):
+            agenda.enqueue(self.session, key=f"timer:{case.id}:{effect.kind}:{effect.occasion}",
+                           kind=effect.kind, due_at=effect.due_at, now=now, case_id=case.id,
+                           payload=effect.payload)
+        elif isinstance(effect, CancelTimers):
+            self.cancel_timers(case, effect.kinds)
+        elif isinstance(effect, SendLetter):
+            self.send_letter(case, ctx.pupil, effect, now)
+        elif isinstance(effect, ChangeMarks):
+            self.change_marks(case, effect, now)
+        else:  # pragma: no cover - a new effect type must be handled here
+            raise TypeError(f"unknown effect {effect!r}")
+
+    # --- tasks ------------------------------------------------------------------------------------
+    def staff(self) -> list[Staff]:
+        if self._staff is None:
+            self._staff = list(self.session.scalars(
+                select(Staff).where(Staff.active.is_(True)).order_by(Staff.staff_id)))
+        return self._staff
+
+    def assignee_for(self, role: str, pupil: Pupil) -> Staff | None:
+        """The named person where the policy names one (the pupil's form tutor, the pastoral manager of
+        the year group); otherwise None: the task waits in the role's queue."""
+        scope = self.config.roles[role].scope
+        for s in self.staff():
+            if role not in (s.roles or []):
+                continue
+            if scope == "form" and pupil.form in (s.forms or []):
+                return s
+            if scope == "year_group" and pupil.year_group in (s.year_groups or []):
+                return s
+        return None
+
+    def open_task(self, case: Case, pupil: Pupil, effect: OpenTask, now: dt.datetime) -> list[Task]:
+        spec = self.config.tasks[effect.kind]
+        start = effect.due_from or now
+        due = self.calendar.due(start, spec.due)
+        opened = []
+        for role in [spec.role, *spec.copies_to]:
+            key = f"{case.id}:{effect.kind}:{effect.occasion}:{role}"
+            if self.session.scalar(select(Task.id).where(Task.key == key)) is not None:
+                continue
+            assignee = self.assignee_for(role, pupil)
+            task = Task(key=key, kind=effect.kind, title=spec.title, rule=spec.rule, pupil_id=case.pupil_id,
+                        case_id=case.id, role=role, assignee_id=assignee.id if assignee else None,
+                        status="open", due_at=due, created_at=now, data=dict(effect.data))
+            self.session.add(task)
+            self.session.flush()
+            who = assignee.name if assignee else f"{self.config.roles[role].name} queue"
+            log(self.session, at=now, pupil_id=case.pupil_id, category="task", case=case, rule=spec.rule,
+                ref=f"task:{task.id}", summary=f"Task {effect.kind} opened for {who}, due "
+                f"{self.calendar.local(due):%a %d %b %H:%M}")
+            remind = due if spec.reminder_after_due is None else self.calendar.due(due, spec.reminder_after_due)
+            agenda.enqueue(self.session, key=f"task_reminder:{task.id}", kind="task_reminder",
+                           due_at=remind, now=now, case_id=case.id, task_id=task.id)
+            if spec.expires_after_due is not None and spec.escalate_to:
+                agenda.enqueue(self.session, key=f"task_expiry:{task.id}", kind="task_expiry",
+                               due_at=self.calendar.due(due, spec.expires_after_due), now=now,
+                               case_id=case.id, task_id=task.id)
+            opened.append(task)
+            self._opened.add(task.id)
+        return opened
+
+    def cancel_tasks(self, case: Case, now: dt.datetime, reason: str, staff: str | None,
+                     kinds: tuple[str, ...] = (), keep: set[int] | None = None) -> None:
+        q = select(Task).where(Task.case_id == case.id, Task.status == "open")
+        if keep:
+            q = q.where(Task.id.not_in(keep))
+        if kinds:
+            q = q.where(Task.kind.in_(kinds))
+        for task in self.session.scalars(q):
+            task.status = "cancelled"
+            task.completed_at = now
+            task.note = reason
+            drop_task_timers(self.session, task.id)
+            log(self.session, at=now, pupil_id=case.pupil_id, category="task", case=case, rule=task.rule,
+                ref=f"task:{task.id}", staff=staff, summary=f"Task {task.kind} withdrawn: {reason}")
+
+    def cancel_timers(self, case: Case, kinds: tuple[str, ...]) -> None:
+        q = select(Timer).where(Timer.case_id == case.id, Timer.status == "pending",
+                                Timer.kind.not_in(("task_reminder", "task_expiry")))
+        if kinds:
+            q = q.where(Timer.kind.in_(kinds))
+        for timer in self.session.scalars(q):
+            timer.status = "cancelled"
+
+    # --- letters ----------------------------------------------------------------------------------
+    def send_letter(self, case: Case, pupil: Pupil, effect: SendLetter, now: dt.datetime) -> None:
+        """One outbox row per contact with parental responsibility, on the first channel they can
+        receive (post needs an address, email an email address, sms a phone number)."""
+        spec = self.config.letters[effect.template]
+        contacts = self.session.scalars(select(Contact).where(
+            Contact.pupil_id == pupil.id, Contact.parental_responsibility.is_(True)).order_by(Contact.priority))
+        for contact in contacts:
+            key = f"{effect.template}:{pupil.id}:{effect.occasion}:{contact.id}"
+            if self.session.scalar(select(Letter.id).where(Letter.key == key)) is not None:
+                continue
+            channel, address = _channel(spec.channels, contact)
+            letter = Letter(key=key, template=effect.template, rule=spec.rule, pupil_id=pupil.id,
+                            case_id=case.id, contact_id=contact.id, recipient=contact.name, channel=channel,
+                            address=address, created_at=now, status="pending", context=dict(effect.context))
+            self.session.add(letter)
+            self.session.flush()
+            log(self.session, at=now, pupil_id=pupil.id, category="letter", case=case, rule=spec.rule,
+                ref=f"letter:{letter.id}", summary=f"Letter {effect.template} ({spec.title}) to "
+                f"{contact.name} by {channel}" + ("" if address else " - NO ADDRESS ON FILE"))
+
+    # --- marks ------------------------------------------------------------------------------------
+    def change_marks(self, case: Case, effect: ChangeMarks, now: dt.datetime) -> None:
+        for iso, sess in effect.sessions:
+            mark = self.session.scalar(select(Mark).where(
+                Mark.pupil_id == case.pupil_id, Mark.date == dt.date.fromisoformat(iso), Mark.session == sess))
+            if mark is None:  # not registered yet: pre-enter the code (no history to keep)
+                self.session.add(Mark(pupil_id=case.pupil_id, date=dt.date.fromisoformat(iso), session=sess,
+                                      code=effect.code, reason=effect.reason, recorded_by=effect.by,
+                                      recorded_at=now))
+                log(self.session, at=now, pupil_id=case.pupil_id, category="mark", case=case, staff=effect.by,
+                    summary=f"{iso} {sess}: {effect.code} entered in advance ({effect.reason})")
+                continue
+            if mark.code == effect.code or (effect.only_from and mark.code not in effect.only_from):
+                continue
+            change = MarkChange(pupil_id=case.pupil_id, date=mark.date, session=sess, old_code=mark.code,
+                                new_code=effect.code, reason=effect.reason, changed_by=effect.by, changed_at=now)
+            mark.code, mark.reason = effect.code, effect.reason
+            self.session.add(change)
+            self.session.flush()
+            agenda.enqueue_mark_change(self.session, change)
+            log(self.session, at=now, pupil_id=case.pupil_id, category="mark", case=case, staff=effect.by,
+                ref=f"mark_change:{change.id}", summary=f"{iso} {sess}: {change.old_code} -> {effect.code} "
+                f"({effect.reason})")
+
+
+def drop_task_timers(session: Session, task_id: int) -> None:
+    """A task that is done or withdrawn needs no reminder or expiry."""
+    for timer in session.scalars(select(Timer).where(Timer.task_id == task_id, Timer.status == "pending")):
+        timer.status = "cancelled"
+
+
+def _channel(channels: list[str], contact: Contact) -> tuple[str, str | None]:
+    reach: dict[str, Any] = {"post": contact.address, "email": contact.email, "sms": contact.phone}
+    for ch in channels:
+        if reach.get(ch):
+            return ch, reach[ch]
+    if contact.address:  # no email or phone on file: post (the school always holds an address)
+        return "post", contact.address
+    return channels[0], None
+
+
+def _final_states(workflow: str) -> frozenset[str]:
+    from workflows.registry import get
+
+    return get(workflow).final

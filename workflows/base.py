@@ -1,0 +1,175 @@
+"""Workflows as data: states, a transition table with rule ids, guards and effects.
+
+One `transitions` machine per workflow, built once with model=None; an event is fired on a loaded case
+with `machine.events[name].trigger(case, ctx=ctx)`. Callbacks never do I/O: they append effects to
+`ctx.effects`, which the unit of work (casework.uow) applies in the item's one transaction.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from transitions import EventData, Machine
+
+if TYPE_CHECKING:
+    from casework.calendar import SchoolCalendar
+    from casework.config import Config
+    from casework.models import Case, Pupil
+
+
+# --- effects: what a decision asks for; applied only by casework.uow -------------------------------
+@dataclass(frozen=True)
+class OpenTask:
+    kind: str
+    occasion: str = ""  # makes the task's natural key unique within its case
+    due_from: dt.datetime | None = None  # default: the moment the effect is applied
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CancelTasks:
+    reason: str
+    kinds: tuple[str, ...] = ()  # empty: every open task of the case
+
+
+@dataclass(frozen=True)
+class SetTimer:
+    kind: str
+    due_at: dt.datetime
+    occasion: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CancelTimers:
+    kinds: tuple[str, ...] = ()  # empty: every pending timer of the case
+
+
+@dataclass(frozen=True)
+class SendLetter:
+    template: str
+    occasion: str  # with the template and recipient, the letter's natural key: never sent twice
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Log:
+    category: str
+    summary: str
+    rule: str | None = None
+    staff: str | None = None
+
+
+@dataclass(frozen=True)
+class ChangeMarks:
+    """Change the code of some of the pupil's sessions through the normal mark-change path (ABS-1)."""
+
+    sessions: tuple[tuple[str, str], ...]  # (ISO date, "AM"/"PM")
+    code: str
+    reason: str
+    by: str | None = None
+    only_from: tuple[str, ...] = ()  # change only sessions whose current code is one of these
+
+
+Effect = OpenTask | CancelTasks | SetTimer | CancelTimers | SendLetter | Log | ChangeMarks
+
+
+@dataclass
+class Ctx:
+    """Everything a guard or effect may look at. Built by the engine; pure data, no session."""
+
+    now: dt.datetime
+    config: Config
+    calendar: SchoolCalendar
+    case: Case
+    pupil: Pupil
+    event: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)  # figures the engine looked up for the guards
+    effects: list[Effect] = field(default_factory=list)
+    staff: str | None = None
+
+    @property
+    def today(self) -> dt.date:
+        return self.calendar.local_date(self.now)
+
+
+Guard = Callable[[Ctx], bool]
+Effects = Callable[[Ctx], Iterable[Effect]]
+
+
+@dataclass(frozen=True)
+class T:
+    """One row of a workflow's transition table."""
+
+    trigger: str
+    source: str | list[str]
+    dest: str
+    rule: str
+    guard: Guard | None = None
+    effects: Effects | None = None
+    note: str = ""
+
+
+class Workflow:
+    """A workflow declared as data. Subclasses set name, version, states, initial, final, table."""
+
+    name: str
+    version: int = 1
+    states: type[Enum]
+    initial: str
+    final: frozenset[str]
+    table: list[T]
+    # task kind -> the outcomes staff may record; each completion fires trigger "<kind>.<outcome>"
+    outcomes: dict[str, tuple[str, ...]] = {}
+
+    def __init__(self) -> None:
+        names = [s.value for s in self.states]
+        self.machine = Machine(model=None, states=names, initial=self.initial, auto_transitions=False,
+                               send_event=True)
+        self._triggers: dict[str, set[str]] = {s: set() for s in names}
+        for t in self.table:
+            sources = [t.source] if isinstance(t.source, str) else t.source
+            self.machine.add_transition(
+                t.trigger, sources, t.dest,
+                conditions=[self._guard(t)] if t.guard else [],
+                after=[self._after(t)])
+            for s in sources:
+                self._triggers[s].add(t.trigger)
+
+    def _guard(self, t: T) -> Callable[[EventData], bool]:
+        guard = t.guard
+        assert guard is not None
+        return lambda ev: bool(guard(ev.kwargs["ctx"]))
+
+    def _after(self, t: T) -> Callable[[EventData], None]:
+        def after(ev: EventData) -> None:
+            ctx: Ctx = ev.kwargs["ctx"]
+            src = ev.transition.source
+            summary = f"{self.name}: {src} -> {t.dest} ({t.trigger})" + (f": {t.note}" if t.note else "")
+            ctx.effects.append(Log("case", summary, t.rule, ctx.staff))
+            if t.effects:
+                ctx.effects.extend(t.effects(ctx))
+        return after
+
+    def can(self, state: str, trigger: str) -> bool:
+        return trigger in self._triggers.get(state, ())
+
+    def fire(self, trigger: str, ctx: Ctx) -> bool:
+        """Fire `trigger` on ctx.case. False (and nothing recorded) if the state does not take it or
+        every guard said no."""
+        if not self.can(ctx.case.state, trigger):
+            return False
+        return bool(self.machine.events[trigger].trigger(ctx.case, ctx=ctx))
+
+    def rules(self) -> set[str]:
+        return {t.rule for t in self.table}
+
+    def letters(self) -> set[str]:
+        """Letter ids this workflow can send (for the template coverage test)."""
+        return set(getattr(self, "letter_ids", ()))
+
+    # Workflows that react to the calendar or to marks override these; each returns the cases to act on.
+    migrations: dict[int, Callable[[Case], None]] = {}

@@ -1,0 +1,29 @@
+"""Every workflow, built once (one `transitions` machine each)."""
+from __future__ import annotations
+
+from functools import cache
+
+from workflows.base import Workflow
+
+
+@cache
+def all_workflows() -> dict[str, Workflow]:
+    from workflows.first_day import FirstDay
+
+    return {wf.name: wf for wf in (FirstDay(),)}
+
+
+def get(name: str) -> Workflow:
+    return all_workflows()[name]
+
+
+def outcomes_for(kind: str) -> tuple[str, ...]:
+    """The outcomes staff may record for a task kind; kinds no workflow reacts to take 'done'."""
+    for wf in all_workflows().values():
+        if kind in wf.outcomes:
+            return wf.outcomes[kind]
+    return ("done",)
+
+
+def needs_reason(kind: str, outcome: str) -> bool:
+    return any(f"{kind}.{outcome}" in getattr(wf, "needs_reason", ()) for wf in all_workflows().values())
