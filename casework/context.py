@@ -41,9 +41,14 @@ class App:
         return session_factory(self.engine)
 
     def init(self) -> None:
-        upgrade(self.engine)
+        """Schema to the newest migration, the school row, live cases to their workflows' versions."""
+        import datetime as dt
+
+        from casework.migrate_cases import migrate_live_cases
         from casework.models import School
 
+        upgrade(self.engine)
         with self.sessions.begin() as s:
             if s.get(School, 1) is None:
                 s.add(School(id=1, name=self.config.school.name))
+            migrate_live_cases(s, dt.datetime.now(dt.UTC))

@@ -171,5 +171,15 @@ class Workflow:
         """Letter ids this workflow can send (for the template coverage test)."""
         return set(getattr(self, "letter_ids", ()))
 
-    # Workflows that react to the calendar or to marks override these; each returns the cases to act on.
-    migrations: dict[int, Callable[[Case], None]] = {}
+    # Changing a workflow's states: bump `version` and add migrations[old_version] = {old_state: new_state}
+    # (a state not named keeps its name). Live cases are moved on `casework init` (casework.migrate_cases).
+    migrations: dict[int, dict[str, str]] = {}
+
+    def migrate(self, state: str, from_version: int) -> str:
+        """The state a case in `state` at `from_version` has in the current version."""
+        for v in range(from_version, self.version):
+            state = self.migrations.get(v, {}).get(state, state)
+        if state not in self._triggers:
+            raise ValueError(f"{self.name}: state {state!r} of version {from_version} has no place in version "
+                             f"{self.version}; add it to migrations")
+        return state
