@@ -49,8 +49,9 @@ def _local(app: App, instant: dt.datetime | None) -> str:
 @main.command()
 @click.option("--until", help="ISO date or date-time, school-local (default: now); a date means its end")
 @click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("--log-items", is_flag=True, help="print each agenda item's key as it is committed")
 @click.pass_obj
-def run(app: App, until: str | None, quiet: bool) -> None:
+def run(app: App, until: str | None, quiet: bool, log_items: bool) -> None:
     """Do everything due up to a moment: register closes, evaluations, timers, reminders. Twice is harmless."""
     app.init()
     limit = _when(app, until, "--until")
@@ -60,7 +61,8 @@ def run(app: App, until: str | None, quiet: bool) -> None:
     with Progress(TextColumn("agenda"), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True),
                   disable=not show, transient=True) as bar:
         job = bar.add_task("run", total=None)
-        report = engine.run(app, limit, progress=lambda done, total: bar.update(job, completed=done, total=total))
+        report = engine.run(app, limit, progress=lambda done, total: bar.update(job, completed=done, total=total),
+                            on_item=(lambda key: click.echo(f"item {key}")) if log_items else None)
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(report.processed.items())) or "nothing due"
     click.echo(f"processed {report.total} agenda items up to {_local(app, limit)}: {kinds}")
     if report.failed or report.case_errors:

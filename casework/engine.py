@@ -248,7 +248,7 @@ def pending_count(session: Session, until: dt.datetime) -> int:
 
 
 def run(app: App, until: dt.datetime, *, progress: Callable[[int, int], None] | None = None,
-        wall_now: Callable[[], dt.datetime] | None = None) -> RunReport:
+        on_item: Callable[[str], None] | None = None) -> RunReport:
     """Process everything due up to `until` (an aware instant)."""
     report = RunReport()
     pg = app.engine.dialect.name == "postgresql"
@@ -266,6 +266,9 @@ def run(app: App, until: dt.datetime, *, progress: Callable[[int, int], None] | 
                         continue
                     break
                 _process(app, s, timer, report)
+                key = timer.key
+            if on_item:
+                on_item(key)  # after the commit
             if progress:
                 total = max(total, report.total)
                 progress(report.total, total)
