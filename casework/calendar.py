@@ -138,14 +138,13 @@ class SchoolCalendar:
         return out
 
     def fortnight_days(self) -> list[dt.date]:
-        """The first school day of every second week, counted from the week the year starts (ONG-1)."""
-        first_monday = self.first_day - dt.timedelta(days=self.first_day.weekday())
-        out: list[dt.date] = []
+        """The first school day of every second school week (ONG-1). Weeks are counted only when the
+        school is open, so a half-term holiday does not swallow a fortnight's RADAR."""
+        weeks: list[dt.date] = []
         for d in self.days:
-            week = (d - first_monday).days // 7
-            if week % 2 == 0 and (not out or out[-1].isocalendar()[:2] != d.isocalendar()[:2]):
-                out.append(d)
-        return out
+            if not weeks or weeks[-1].isocalendar()[:2] != d.isocalendar()[:2]:
+                weeks.append(d)
+        return weeks[::2]
 
     def half_term_last_days(self) -> list[tuple[HalfTerm, dt.date]]:
         out = []
@@ -200,7 +199,8 @@ def parse_when(text: str, tz: ZoneInfo, *, end_of_day: bool = True) -> dt.dateti
             return dt.datetime.combine(d, t, tzinfo=tz).astimezone(UTC)
         value = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not an ISO date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM)") from None
+        raise ValueError(f"{text!r} is not an ISO date (YYYY-MM-DD) or date-time "
+                         "(YYYY-MM-DDTHH:MM)") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     return value.astimezone(UTC)

@@ -5,6 +5,7 @@ An invalid file raises ConfigError listing every problem by key path (exit 2 at 
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import os
 import sys
@@ -125,6 +126,7 @@ class Stages(Frozen):  # STG
     stage_4: Band
     stage_5: Band
     safeguarding_log_from_stage: int = Field(ge=1, le=5)
+    action_plan: Due  # STG-3: the attendance action plan's length
     review_after: Due
     review_deadline: Due
 
@@ -342,13 +344,52 @@ def _format_pydantic(err: ValidationError) -> list[str]:
     return out
 
 
+_MISSING = object()
+
+
+def _at(tree: Any, loc: tuple[Any, ...]) -> Any:
+    for key in loc:
+        try:
+            tree = tree[key]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return tree
+
+
+def _checkable(data: dict[str, Any], err: ValidationError) -> Config | None:
+    """The file with each invalid value replaced by the packaged default, so the cross-reference checks can
+    run too and one pass lists every problem; None if that cannot be built."""
+    try:
+        defaults = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    patched = copy.deepcopy(data)
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        parent, default = _at(patched, loc[:-1]), _at(defaults, loc)
+        if not isinstance(parent, dict | list):
+            return None
+        if default is not _MISSING:
+            parent[loc[-1]] = copy.deepcopy(default)
+        elif isinstance(parent, dict):
+            parent.pop(loc[-1], None)
+    try:
+        return Config.model_validate(patched)
+    except ValidationError:
+        return None
+
+
 def parse_config(data: Any, source: str = "<config>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(source, ["(top): must be a mapping"])
     try:
         cfg = Config.model_validate({**data, "source": source})
     except ValidationError as exc:
-        raise ConfigError(source, _format_pydantic(exc)) from None
+        problems = _format_pydantic(exc)
+        checkable = _checkable({**data, "source": source}, exc)
+        if checkable is not None:
+            problems += [p for p in _semantic_problems(checkable) if p not in problems]
+        raise ConfigError(source, problems) from None
     problems = _semantic_problems(cfg)
     if problems:
         raise ConfigError(source, problems)

@@ -89,6 +89,10 @@ class Env:
         if not wf.fire(trigger, ctx):
             return False
         self.uow.apply(ctx)
+        while self.uow.starts:
+            origin, start = self.uow.starts.pop(0)
+            self.open_case(start.workflow, origin.pupil_id, f"{origin.pupil_id}:{start.occasion}",
+                           {**start.data, "started_by_case": origin.id})
         return True
 
     def open_case(self, workflow: str, pupil_id: int, key: str, data: dict[str, Any],
@@ -103,7 +107,7 @@ class Env:
         self.session.flush()
         log(self.session, at=self.now, pupil_id=pupil_id, category="case", case=case,
             summary=f"{workflow} case opened")
-        self.fire(case, "open", event)
+        self.fire(case, wf.open_trigger, event)
         return case
 
     def guarded(self, pupil_id: int, what: str, fn: Callable[[], Any]) -> Any:

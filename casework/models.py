@@ -68,6 +68,8 @@ class Pupil(Base):
     fsm: Mapped[bool] = mapped_column(Boolean, default=False)
     looked_after: Mapped[bool] = mapped_column(Boolean, default=False)
     on_roll: Mapped[bool] = mapped_column(Boolean, default=True)
+    # STG-4: while set, every chronology entry of the pupil is also a safeguarding-log (CPOMS-style) entry
+    safeguarding_log: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     deleted_on: Mapped[dt.date | None] = mapped_column(Date)
     deletion_ground: Mapped[str | None] = mapped_column(String(200))
 

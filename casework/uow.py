@@ -23,16 +23,21 @@ from workflows.base import (
     Effect,
     Log,
     OpenTask,
+    SafeguardingLog,
     SendLetter,
+    SetData,
     SetTimer,
+    StartCase,
 )
 
 
 def log(session: Session, *, at: dt.datetime, pupil_id: int, category: str, summary: str,
         staff: str | None = None, case: Case | None = None, ref: str | None = None, rule: str | None = None,
         safeguarding: bool | None = None) -> None:
-    """Append to the pupil's chronology (DAT-1). Cases flagged safeguarding (STG-4 on) mark every entry."""
-    flag = bool(safeguarding) or bool(case is not None and (case.data or {}).get("safeguarding"))
+    """Append to the pupil's chronology (DAT-1). From STG-4 on, every entry of the pupil is also marked as a
+    safeguarding-log entry."""
+    pupil = session.get(Pupil, pupil_id)
+    flag = bool(safeguarding) or bool(pupil is not None and pupil.safeguarding_log)
     session.add(ChronologyEntry(at=at, pupil_id=pupil_id, category=category, summary=summary, staff=staff,
                                 case_id=case.id if case is not None else None, ref=ref, rule=rule,
                                 safeguarding=flag))
@@ -43,6 +48,7 @@ class UnitOfWork:
         self.session, self.config, self.calendar = session, config, calendar
         self._staff: list[Staff] | None = None
         self._opened: set[int] = set()  # tasks opened by the decision being applied
+        self.starts: list[tuple[Case, StartCase]] = []  # other cases to open once this decision is applied
 
     # --- entry point ------------------------------------------------------------------------------
     def apply(self, ctx: Ctx) -> None:
@@ -82,6 +88,15 @@ class UnitOfWork:
             self.send_letter(case, ctx.pupil, effect, now)
         elif isinstance(effect, ChangeMarks):
             self.change_marks(case, effect, now)
+        elif isinstance(effect, SetData):
+            case.data = {**(case.data or {}), **effect.updates}
+        elif isinstance(effect, SafeguardingLog):
+            ctx.pupil.safeguarding_log = effect.on
+            log(self.session, at=now, pupil_id=case.pupil_id, category="safeguarding", case=case,
+                safeguarding=True, summary="Safeguarding log " + ("started: every entry is now also a "
+                                                                "safeguarding entry" if effect.on else "ended"))
+        elif isinstance(effect, StartCase):
+            self.starts.append((case, effect))
         else:  # pragma: no cover - a new effect type must be handled here
             raise TypeError(f"unknown effect {effect!r}")
 

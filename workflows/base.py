@@ -74,7 +74,31 @@ class ChangeMarks:
     only_from: tuple[str, ...] = ()  # change only sessions whose current code is one of these
 
 
-Effect = OpenTask | CancelTasks | SetTimer | CancelTimers | SendLetter | Log | ChangeMarks
+@dataclass(frozen=True)
+class SetData:
+    """Merge keys into the case's data (the case's own memory: stage start, counters)."""
+
+    updates: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SafeguardingLog:
+    """STG-4: from here every chronology entry of the pupil is also a safeguarding-log entry (or not)."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
+class StartCase:
+    """Open another workflow's case for the same pupil (e.g. STG-5 starts the attendance lead's casework)."""
+
+    workflow: str
+    occasion: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Effect = (OpenTask | CancelTasks | SetTimer | CancelTimers | SendLetter | Log | ChangeMarks | SetData
+          | SafeguardingLog | StartCase)
 
 
 @dataclass
@@ -96,6 +120,22 @@ class Ctx:
         return self.calendar.local_date(self.now)
 
 
+def improved(ctx: Ctx, aspect: str, *, line: float | None = None) -> bool:
+    """What "improved" means, the same for every workflow (config policy.improvement), read from
+    ctx.facts["since"] = {"attendance": float | None, "lates": int} over the intervention so far.
+    aspect "attendance" (STG-R, MTG-3, CW-1): attendance since it started at or above `line` (the band's
+    upper bound). aspect "punctuality" (PUN-2): no further lates since it started."""
+    rule, since = ctx.config.policy.improvement, ctx.facts.get("since", {})
+    if aspect == "attendance":
+        att = since.get("attendance")
+        if att is None or line is None:
+            return False
+        return att >= line if rule.attendance_at_or_above_band_upper else att > ctx.facts.get("ytd", 100.0)
+    if aspect == "punctuality":
+        return since.get("lates", 0) == 0 if rule.no_further_lates else True
+    raise ValueError(f"unknown improvement aspect {aspect!r}")
+
+
 Guard = Callable[[Ctx], bool]
 Effects = Callable[[Ctx], Iterable[Effect]]
 
@@ -106,7 +146,7 @@ class T:
 
     trigger: str
     source: str | list[str]
-    dest: str
+    dest: str  # "=" : stays in the state it is in (a step within the state)
     rule: str
     guard: Guard | None = None
     effects: Effects | None = None
@@ -124,6 +164,7 @@ class Workflow:
     table: list[T]
     # task kind -> the outcomes staff may record; each completion fires trigger "<kind>.<outcome>"
     outcomes: dict[str, tuple[str, ...]] = {}
+    open_trigger = "open"  # fired when the engine opens a case
 
     def __init__(self) -> None:
         names = [s.value for s in self.states]
@@ -133,7 +174,7 @@ class Workflow:
         for t in self.table:
             sources = [t.source] if isinstance(t.source, str) else t.source
             self.machine.add_transition(
-                t.trigger, sources, t.dest,
+                t.trigger, sources, None if t.dest == "=" else t.dest,
                 conditions=[self._guard(t)] if t.guard else [],
                 after=[self._after(t)])
             for s in sources:
@@ -148,8 +189,9 @@ class Workflow:
         def after(ev: EventData) -> None:
             ctx: Ctx = ev.kwargs["ctx"]
             src = ev.transition.source
-            summary = f"{self.name}: {src} -> {t.dest} ({t.trigger})" + (f": {t.note}" if t.note else "")
-            ctx.effects.append(Log("case", summary, t.rule, ctx.staff))
+            if t.dest not in ("=", src) or t.note:  # a step within a state logs its own effects
+                summary = f"{self.name}: {src} -> {t.dest} ({t.trigger})" + (f": {t.note}" if t.note else "")
+                ctx.effects.append(Log("case", summary, t.rule, ctx.staff))
             if t.effects:
                 ctx.effects.extend(t.effects(ctx))
         return after

@@ -73,7 +73,6 @@ def test_invalid_config_lists_every_shape_problem(data: dict[str, Any]) -> None:
     assert "8h35" in next(p for p in found if p.startswith("policy.registration.am.open"))
 
 
-@pytest.mark.xfail(strict=True, reason="config.py checks cross-references only once the shape is valid")
 def test_invalid_config_lists_shape_and_cross_reference_problems_together(data: dict[str, Any]) -> None:
     data["policy"]["registration"]["am"]["open"] = "8h35"
     data["policy"]["stages"]["stage_3"]["lower"] = 95
