@@ -53,7 +53,8 @@ def _register() -> None:
     """Commands live beside what they drive; each module adds its own to `main`."""
     import importlib
 
-    for module in ("casework.cli_import", "casework.cli_pupil", "casework.cli_engine", "casework.cli_demo"):
+    for module in ("casework.cli_import", "casework.cli_pupil", "casework.cli_engine", "casework.cli_casework",
+                   "casework.cli_demo"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -45,9 +45,23 @@ class Env:
     now: dt.datetime
     errors: int = 0
     uow: UnitOfWork = field(init=False)
+    _figures: dict[Any, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.uow = UnitOfWork(self.session, self.app.config, self.app.calendar)
+
+    def figures(self, through: dt.date, since: dt.date | None = None,
+                pupil_ids: list[int] | None = None) -> dict[int, Any]:
+        """Attendance figures for all pupils (one aggregate, shared by the listeners of one agenda item),
+        or for a few."""
+        from casework.attendance import figures_for_all
+
+        if pupil_ids is not None:
+            return figures_for_all(self.session, self.config, through, since, pupil_ids=pupil_ids)
+        key = (through, since)
+        if key not in self._figures:
+            self._figures[key] = figures_for_all(self.session, self.config, through, since)
+        return self._figures[key]
 
     @property
     def config(self) -> Any:

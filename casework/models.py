@@ -225,6 +225,23 @@ class Letter(Base):
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class StaffNotice(Base):
+    """Messages to staff (task reminders and escalations), kept apart from letters to parents."""
+
+    __tablename__ = "staff_notices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(30))  # reminder, escalation
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"), index=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    role: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(10), default="email")
+    address: Mapped[str | None] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+
+
 class ChronologyEntry(Base):
     """Append-only (DAT-1): nothing in the code updates or deletes these rows."""
 

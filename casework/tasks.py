@@ -17,7 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from casework.context import App
 from casework.errors import InputError, Refused
-from casework.models import Case, Letter, Pupil, Staff, Task
+from casework.models import Case, Pupil, Staff, StaffNotice, Task
 from casework.uow import drop_task_timers, log
 from workflows.registry import needs_reason, outcomes_for
 
@@ -152,10 +152,10 @@ def remind(env: Env, task_id: int | None) -> None:
     task.reminded_at = env.now
     staff = env.session.get(Staff, task.assignee_id) if task.assignee_id else None
     who = staff.name if staff else f"{env.config.roles[task.role].name} queue"
-    env.session.add(Letter(key=f"task_reminder:{task.id}", template="task_reminder", rule=task.rule,
-                           pupil_id=task.pupil_id, case_id=task.case_id, contact_id=None, recipient=who,
-                           channel="email", address=staff.email if staff else None, created_at=env.now,
-                           status="pending", context={"task": task.id}))
+    env.session.add(StaffNotice(
+        key=f"reminder:{task.id}", kind="reminder", task_id=task.id, staff_id=staff.id if staff else None,
+        role=task.role, address=staff.email if staff else None, created_at=env.now, status="pending",
+        text=f"Overdue: {task.title} (task {task.id}), due {env.calendar.local(task.due_at):%a %d %b %H:%M}"))
     log(env.session, at=env.now, pupil_id=task.pupil_id, category="reminder", ref=f"task:{task.id}",
         rule=task.rule, summary=f"Reminder: task {task.kind} is overdue; {who} reminded")
 
@@ -173,6 +173,10 @@ def expire(env: Env, task_id: int | None) -> None:
     old = task.role
     assignee = env.uow.assignee_for(target, pupil)
     task.role, task.assignee_id, task.escalated_at = target, assignee.id if assignee else None, env.now
+    env.session.add(StaffNotice(
+        key=f"escalation:{task.id}", kind="escalation", task_id=task.id, staff_id=assignee.id if assignee else None,
+        role=target, address=assignee.email if assignee else None, created_at=env.now, status="pending",
+        text=f"Escalated to you: {task.title} (task {task.id}) was not done by {old} in time"))
     log(env.session, at=env.now, pupil_id=task.pupil_id, category="escalation", ref=f"task:{task.id}",
         rule=task.rule, summary=f"Task {task.kind} not done in time: escalated from {old} to {target}")
 

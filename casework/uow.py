@@ -19,6 +19,7 @@ from workflows.base import (
     CancelTasks,
     CancelTimers,
     ChangeMarks,
+    CompleteTasks,
     Ctx,
     Effect,
     Log,
@@ -78,6 +79,8 @@ class UnitOfWork:
             self.open_task(case, ctx.pupil, effect, now)
         elif isinstance(effect, CancelTasks):
             self.cancel_tasks(case, now, effect.reason, ctx.staff, effect.kinds)
+        elif isinstance(effect, CompleteTasks):
+            self.complete_tasks(case, effect, now, ctx.staff)
         elif isinstance(effect, SetTimer):
             agenda.enqueue(self.session, key=f"timer:{case.id}:{effect.kind}:{effect.occasion}",
                            kind=effect.kind, due_at=effect.due_at, now=now, case_id=case.id,
@@ -164,6 +167,16 @@ class UnitOfWork:
             drop_task_timers(self.session, task.id)
             log(self.session, at=now, pupil_id=case.pupil_id, category="task", case=case, rule=task.rule,
                 ref=f"task:{task.id}", staff=staff, summary=f"Task {task.kind} withdrawn: {reason}")
+
+    def complete_tasks(self, case: Case, effect: CompleteTasks, now: dt.datetime, staff: str | None) -> None:
+        q = select(Task).where(Task.case_id == case.id, Task.status == "open", Task.kind.in_(effect.kinds))
+        for task in self.session.scalars(q):
+            task.status, task.outcome, task.completed_at, task.completed_by = "done", effect.outcome, now, staff
+            task.note = effect.note or None
+            drop_task_timers(self.session, task.id)
+            log(self.session, at=now, pupil_id=case.pupil_id, category="task", case=case, rule=task.rule,
+                ref=f"task:{task.id}", staff=staff, summary=f"Task {task.kind} completed: {effect.outcome}"
+                + (f" - {effect.note}" if effect.note else ""))
 
     def cancel_timers(self, case: Case, kinds: tuple[str, ...]) -> None:
         q = select(Timer).where(Timer.case_id == case.id, Timer.status == "pending",

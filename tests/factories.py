@@ -60,3 +60,18 @@ def change_mark(app: App, pupil: Pupil, day: dt.date, session: str, code: str, a
         s.add(change)
         s.flush()
         agenda.enqueue_mark_change(s, change)
+
+
+def fill(app: App, pupil: Pupil, days: list[dt.date], absent: dict[int, str | tuple[str, str]] | None = None,
+         late: set[int] | None = None, present: tuple[str, str] = ("/", "\\")) -> None:
+    """Marks for `days`: present, except day index -> absence code (both sessions, or an (AM, PM) pair) and
+    late (L in the AM)."""
+    absent, late = absent or {}, late or set()
+    with app.sessions.begin() as s:
+        for i, d in enumerate(days):
+            code = absent.get(i)
+            am, pm = present if code is None else (code, code) if isinstance(code, str) else code
+            if i in late:
+                am = "L"
+            s.add(Mark(pupil_id=pupil.id, date=d, session="AM", code=am, minutes_late=10 if am == "L" else None))
+            s.add(Mark(pupil_id=pupil.id, date=d, session="PM", code=pm))

@@ -36,6 +36,15 @@ class CancelTasks:
 
 
 @dataclass(frozen=True)
+class CompleteTasks:
+    """Mark the case's open tasks of these kinds done (the action they asked for has happened)."""
+
+    kinds: tuple[str, ...]
+    outcome: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class SetTimer:
     kind: str
     due_at: dt.datetime
@@ -97,7 +106,7 @@ class StartCase:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-Effect = (OpenTask | CancelTasks | SetTimer | CancelTimers | SendLetter | Log | ChangeMarks | SetData
+Effect = (OpenTask | CancelTasks | CompleteTasks | SetTimer | CancelTimers | SendLetter | Log | ChangeMarks | SetData
           | SafeguardingLog | StartCase)
 
 
@@ -151,6 +160,13 @@ class T:
     guard: Guard | None = None
     effects: Effects | None = None
     note: str = ""
+
+    def __post_init__(self) -> None:  # states may be given as Enum members; the machine keeps their values
+        def plain(s: Any) -> Any:
+            return s.value if isinstance(s, Enum) else s
+        object.__setattr__(self, "source", [plain(s) for s in self.source] if isinstance(self.source, list)
+                           else plain(self.source))
+        object.__setattr__(self, "dest", plain(self.dest))
 
 
 class Workflow:

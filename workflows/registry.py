@@ -8,9 +8,16 @@ from workflows.base import Workflow
 
 @cache
 def all_workflows() -> dict[str, Workflow]:
+    from workflows.escalation import Escalation
     from workflows.first_day import FirstDay
+    from workflows.lead_casework import LeadCasework
+    from workflows.meetings import Meeting
+    from workflows.ongoing import Ongoing
+    from workflows.punctuality import Punctuality
+    from workflows.recognition import Recognition
 
-    return {wf.name: wf for wf in (FirstDay(),)}
+    return {wf.name: wf for wf in (FirstDay(), Escalation(), Meeting(), Ongoing(), Punctuality(), Recognition(),
+                                   LeadCasework())}
 
 
 def get(name: str) -> Workflow:
