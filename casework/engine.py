@@ -30,7 +30,7 @@ from casework.context import App
 from casework.errors import InputError
 from casework.models import Case, Mark, MarkChange, Pupil, Timer
 from casework.uow import UnitOfWork, log
-from workflows.base import Ctx
+from workflows.base import Ctx, Facts
 from workflows.registry import all_workflows, get
 
 logger = logging.getLogger("casework.engine")
@@ -99,7 +99,7 @@ class Env:
         assert pupil is not None
         ctx = Ctx(now=self.now, config=self.config, calendar=self.calendar, case=case, pupil=pupil,
                   event=event or {}, staff=staff)
-        ctx.facts = facts_of(self, case) if facts_of else {}
+        ctx.facts = Facts(facts_of(self, case) if facts_of else {})
         if not wf.fire(trigger, ctx):
             return False
         self.uow.apply(ctx)

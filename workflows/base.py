@@ -110,6 +110,27 @@ Effect = (OpenTask | CancelTasks | CompleteTasks | SetTimer | CancelTimers | Sen
           | SafeguardingLog | StartCase)
 
 
+class Facts(dict[str, Any]):
+    """Facts for the guards, each looked up only when a guard or effect first asks for it: a workflow's
+    `facts` returns {name: zero-argument function}, and most transitions need none of them."""
+
+    def __init__(self, providers: dict[str, Callable[[], Any]] | None = None, **known: Any):
+        super().__init__(known)
+        self._providers = providers or {}
+
+    def __missing__(self, key: str) -> Any:
+        if key not in self._providers:
+            raise KeyError(key)
+        value = self[key] = self._providers[key]()
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
 @dataclass
 class Ctx:
     """Everything a guard or effect may look at. Built by the engine; pure data, no session."""
@@ -120,7 +141,7 @@ class Ctx:
     case: Case
     pupil: Pupil
     event: dict[str, Any] = field(default_factory=dict)
-    facts: dict[str, Any] = field(default_factory=dict)  # figures the engine looked up for the guards
+    facts: dict[str, Any] = field(default_factory=Facts)  # looked up on first use (see Facts)
     effects: list[Effect] = field(default_factory=list)
     staff: str | None = None
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from casework.attendance import figures_for_all
 from casework.models import Case, Pupil
 from workflows.base import (
     CancelTasks,
@@ -203,15 +202,17 @@ class Escalation(Workflow):
     # --- listeners and facts ---------------------------------------------------------------------
     def facts(self, env: Env, case: Case) -> dict[str, Any]:
         started = case.data.get("started")
-        if not started:
-            return {}
-        since = figures_for_all(env.session, env.config, env.today, dt.date.fromisoformat(started),
-                                pupil_ids=[case.pupil_id]).get(case.pupil_id)
-        ytd = figures_for_all(env.session, env.config, env.today, pupil_ids=[case.pupil_id]).get(case.pupil_id)
-        return {"since": {"attendance": since.attendance_exact if since else None,
-                          "lates": since.lates if since else 0},
-                "ytd_band": ytd.band if ytd else None,
-                "family_assessment_done": bool(case.data.get("family_assessment_done"))}
+
+        def since() -> dict[str, Any]:
+            f = env.figures(env.today, dt.date.fromisoformat(started), pupil_ids=[case.pupil_id]).get(
+                case.pupil_id) if started else None
+            return {"attendance": f.attendance_exact if f else None, "lates": f.lates if f else 0}
+
+        def ytd_band() -> str | None:
+            f = env.figures(env.today, pupil_ids=[case.pupil_id]).get(case.pupil_id)
+            return f.band if f else None
+        return {"since": since, "ytd_band": ytd_band,
+                "family_assessment_done": lambda: bool(case.data.get("family_assessment_done"))}
 
     def on_day_end(self, env: Env, date: dt.date) -> None:
         """The nightly evaluation: every pupil's YTD band in one query, then only the worsened act."""

@@ -238,9 +238,11 @@ class FirstDay(Workflow):
         n = env.config.policy.codes.no_reason
         sessions = [tuple(s) for s in case.data.get("sessions", [])]
         today = env.today.isoformat()
-        codes = env.codes(case.pupil_id, [*sessions, (today, "AM"), (today, "PM")])
-        return {"unresolved": sum(1 for s in sessions if codes.get(s) == n),
-                "present_today": any(env.is_present(codes.get((today, s))) for s in ("AM", "PM"))}
+
+        def codes() -> dict[Any, str]:
+            return env.codes(case.pupil_id, [*sessions, (today, "AM"), (today, "PM")])
+        return {"unresolved": lambda: sum(1 for s in sessions if codes().get(s) == n),
+                "present_today": lambda: any(env.is_present(codes().get((today, s))) for s in ("AM", "PM"))}
 
     def on_register_close(self, env: Env, date: dt.date, session: str) -> None:
         """FDR-1: a no-reason absence opens a case; open cases follow the pupil's new mark (FDR-5)."""

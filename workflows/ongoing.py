@@ -100,8 +100,10 @@ class Ongoing(Workflow):
     ]
 
     def facts(self, env: Env, case: Case) -> dict[str, Any]:
-        f = env.figures(env.today, pupil_ids=[case.pupil_id]).get(case.pupil_id)
-        return {"attendance": f.attendance_exact if f else None}
+        def attendance() -> float | None:
+            f = env.figures(env.today, pupil_ids=[case.pupil_id]).get(case.pupil_id)
+            return f.attendance_exact if f else None
+        return {"attendance": attendance}
 
     def on_fortnight(self, env: Env, date: dt.date) -> None:
         """ONG-2: reviews for pupils below the line, on figures to the previous school day."""

@@ -94,10 +94,13 @@ class Punctuality(Workflow):
 
     def facts(self, env: Env, case: Case) -> dict[str, Any]:
         start = case.data.get("report_from")
-        if not start:
-            return {}
-        f = env.figures(env.today, since=dt.date.fromisoformat(start), pupil_ids=[case.pupil_id])
-        return {"since": {"lates": f[case.pupil_id].lates if case.pupil_id in f else 0}}
+
+        def since() -> dict[str, Any]:
+            if not start:
+                return {"lates": 0}
+            f = env.figures(env.today, since=dt.date.fromisoformat(start), pupil_ids=[case.pupil_id])
+            return {"lates": f[case.pupil_id].lates if case.pupil_id in f else 0}
+        return {"since": since}
 
     def on_day_end(self, env: Env, date: dt.date) -> None:
         first = env.config.policy.punctuality.parentmail_at_lates[:1] or [
