@@ -101,3 +101,185 @@ def radar_meeting_cmd(app: App, on: str | None, as_json: bool) -> None:
         table.add_row(f"{r['name']} ({r['upn']})", r["form"], str(r["attendance_pct"]), str(r["band"]),
                       str(r["band_last_week"]) + (" *" if r["band_changed"] else ""), ", ".join(r["open_cases"]))
     console.print(table)
+
+
+@main.group()
+def cme() -> None:
+    """Children missing education (CME-1)."""
+
+
+@cme.command("attempt")
+@click.argument("upn")
+@click.option("--by-whom", required=True, help="who tried: school or local_authority")
+@click.option("--note", required=True, help="what was tried")
+@click.option("--by", help="staff id recording it")
+@click.option("--at", help="when (default now)")
+@click.pass_obj
+def cme_attempt(app: App, upn: str, by_whom: str, note: str, by: str | None, at: str | None) -> None:
+    """Record an attempt to locate a missing pupil."""
+    from casework import register
+
+    app.init()
+    case = register.record_attempt(app, upn, by_whom, note, by, _when(app, at, "--at", end_of_day=False))
+    click.echo(f"attempt by {by_whom} recorded on case {case.id}")
+
+
+@main.group("register")
+def register_group() -> None:
+    """The admission register: deletion on a recorded ground (CME-1)."""
+
+
+@register_group.command("delete")
+@click.argument("upn")
+@click.option("--ground", required=True, help="a ground id from config (policy.missing_education.grounds)")
+@click.option("--evidence", required=True)
+@click.option("--by", help="staff id (the headteacher)")
+@click.option("--at", help="when (default now)")
+@click.pass_obj
+def register_delete(app: App, upn: str, ground: str, evidence: str, by: str | None, at: str | None) -> None:
+    """Delete a pupil from the register; every open case closes."""
+    from casework import register
+
+    app.init()
+    closed = register.delete(app, upn, ground, evidence, by, _when(app, at, "--at", end_of_day=False))
+    click.echo(f"{upn} deleted from the register ({ground}); {closed} open case(s) closed")
+
+
+@main.group("casework")
+def casework_group() -> None:
+    """The attendance lead's casework (CW-1 to CW-4)."""
+
+
+@casework_group.command("start")
+@click.argument("upn")
+@click.option("--why", required=True, help="the reason for starting casework")
+@click.option("--by", required=True, help="staff id of the attendance lead")
+@click.option("--at", help="when (default now)")
+@click.pass_obj
+def casework_start(app: App, upn: str, why: str, by: str, at: str | None) -> None:
+    """Start casework by the attendance lead's decision (it also starts at stage 5)."""
+    from casework import lead
+
+    app.init()
+    case = lead.start(app, upn, why, by, _when(app, at, "--at", end_of_day=False))
+    click.echo(f"casework case {case.id} started for {upn}: pre-referral meeting task opened")
+
+
+def _date(app: App, text: str, option: str) -> dt.date:
+    return app.calendar.local_date(_when(app, text, option, end_of_day=False))
+
+
+@main.group()
+def absence() -> None:
+    """Absence decisions (ABS-1 to ABS-7)."""
+
+
+@absence.command("reason")
+@click.argument("upn")
+@click.option("--date", "start", required=True, help="the (first) day, YYYY-MM-DD")
+@click.option("--to", "end", help="the last day (default: the same day)")
+@click.option("--session", type=click.Choice(["AM", "PM", "both"]), default="both", show_default=True)
+@click.option("--reason", required=True, help="a reason id from config (policy.absence.reasons)")
+@click.option("--by", help="staff id recording it")
+@click.option("--at", help="when (default now)")
+@click.pass_obj
+def absence_reason(app: App, upn: str, start: str, end: str | None, session: str, reason: str, by: str | None,
+                   at: str | None) -> None:
+    """Record the reason for an absence: proposes its code; only the headteacher authorises (ABS-1)."""
+    from casework import absence as service
+
+    app.init()
+    first = _date(app, start, "--date")
+    case = service.record_reason(app, upn, first, _date(app, end, "--to") if end else first,
+                                 ("AM", "PM") if session == "both" else (session,), reason, by,
+                                 _when(app, at, "--at", end_of_day=False))
+    click.echo(f"case {case.id}: {case.state}")
+
+
+@absence.command("evidence")
+@click.argument("upn")
+@click.option("--note", required=True, help="what evidence (e.g. GP letter dated ...)")
+@click.option("--by", help="staff id")
+@click.option("--at", help="when (default now)")
+@click.pass_obj
+def absence_evidence(app: App, upn: str, note: str, by: str | None, at: str | None) -> None:
+    """Record medical evidence received (ABS-2)."""
+    from casework import absence as service
+
+    app.init()
+    case = service.record_evidence(app, upn, note, by, _when(app, at, "--at", end_of_day=False))
+    click.echo(f"case {case.id}: {case.state}")
+
+
+def _request(kind: str) -> None:
+    @absence.command(f"request-{kind}", help=(
+        "A religious observance request (ABS-4): at least one school day ahead; one day per observance."
+        if kind == "religious" else "A leave of absence request (ABS-7): refused unless exceptional."))
+    @click.argument("upn")
+    @click.option("--from", "start", required=True, help="first day")
+    @click.option("--to", "end", help="last day (default: the same day)")
+    @click.option("--reason", required=True)
+    @click.option("--requested-on", help="the date the written request was received (default today)")
+    @click.option("--by", help="staff id")
+    @click.option("--at", help="when (default now)")
+    @click.pass_obj
+    def command(app: App, upn: str, start: str, end: str | None, reason: str, requested_on: str | None,
+                by: str | None, at: str | None) -> None:
+        from casework import absence as service
+
+        app.init()
+        when = _when(app, at, "--at", end_of_day=False)
+        first = _date(app, start, "--from")
+        case = service.request(app, kind, upn, first, _date(app, end, "--to") if end else first, reason,
+                               _date(app, requested_on, "--requested-on") if requested_on
+                               else app.calendar.local_date(when), by, when)
+        if case.state == "refused":
+            click.echo(f"case {case.id}: refused - a religious observance request needs at least "
+                       f"{app.config.policy.absence.religious_notice_school_days} school day(s) notice (ABS-4)")
+        else:
+            click.echo(f"case {case.id}: {case.state} (the headteacher decides)")
+
+
+for _k in ("religious", "leave"):
+    _request(_k)
+
+
+@main.command()
+@click.option("--term", help="Autumn, Spring or Summer (REW-1, REW-2)")
+@click.option("--week", help="a date in a school week: pupils with 100% that week (REW-3)")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--csv", "as_csv", is_flag=True)
+@click.pass_obj
+def rewards(app: App, term: str | None, week: str | None, as_json: bool, as_csv: bool) -> None:
+    """Recognition lists: certificates and prize draw, improved attendance, full weeks at 100%."""
+    import csv as csvlib
+    import sys
+
+    from casework import rewards as service
+    from casework.chronology import safe_cell
+    from casework.errors import InputError
+
+    if bool(term) == bool(week):
+        raise InputError("give --term (term lists) or --week (a full week at 100%)")
+    app.init()
+    with app.sessions() as s:
+        lists = (service.term_lists(s, app.config, app.calendar, term) if term else
+                 {"full_week_100": service.full_week_100(s, app.config, app.calendar, _date(app, week, "--week"))})
+    if as_json:
+        click.echo(json.dumps(lists, indent=2))
+        return
+    if as_csv:
+        w = csvlib.writer(sys.stdout, lineterminator="\n")
+        w.writerow(["list", "upn", "name", "form", "year_group", "attendance_pct", "previous_pct"])
+        for name, rows in lists.items():
+            for r in rows:
+                w.writerow([name, *(safe_cell(r.get(k)) for k in ("upn", "name", "form", "year_group",
+                                                                  "attendance_pct", "previous_pct"))])
+        return
+    for name, rows in lists.items():
+        table = Table(title=f"{name.replace('_', ' ')}: {len(rows)} pupil(s)")
+        for col in ("pupil", "form", "%"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(f"{r['name']} ({r['upn']})", r["form"], str(r["attendance_pct"]))
+        console.print(table)

@@ -179,6 +179,10 @@ class Casework(Frozen):  # CW
     review_after: Due
     review_deadline: Due
     meeting_weeks: list[int] = Field(min_length=1)
+    meeting_time: dt.time  # CW-2: when in the meeting week the meeting task opens
+    contract_review_after: Due  # CW-3
+    evidence_pack: list[str] = Field(min_length=1)  # CW-4: what the court evidence pack contains
+    _t = field_validator("meeting_time", mode="before")(_hhmm)
 
 
 class Punctuality(Frozen):  # PUN
@@ -197,6 +201,8 @@ class Ongoing(Frozen):  # ONG
 
 class MissingEducation(Frozen):  # CME
     consecutive_unauthorised_school_days: int
+    locate_attempts_by: list[str] = Field(min_length=1)  # CME-1: who must have tried before deletion
+    grounds: dict[str, str]  # CME-1: ground id -> description (Pupil Registration Regulations 2006)
 
 
 class Recognition(Frozen):  # REW
@@ -259,6 +265,48 @@ class School(Frozen):
     attendance_lead: str
 
 
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"  # the NAME of an environment variable, never a secret itself
+
+
+class Smtp(Frozen):  # email letters (notifications.transports); no host: email waits in the outbox
+    host: str | None = None
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    username: str | None = None
+    password_env: str = Field(default="CASEWORK_SMTP_PASSWORD", pattern=_ENV_NAME)
+    from_address: str = Field(default="attendance@example.org", pattern=r"^[^@\s]+@[^@\s]+$")
+    ca_file: str | None = None  # a private CA for the school's relay; default: the system's
+    timeout_seconds: float = Field(default=30, gt=0)
+
+
+class SmsGateway(Frozen):  # the SMS provider's HTTP API; no url: SMS waits in the outbox
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    api_key_env: str = Field(default="CASEWORK_SMS_API_KEY", pattern=_ENV_NAME)
+    sender: str = Field(default="School", min_length=1, max_length=11)  # alphanumeric sender ids: 11 chars
+    timeout_seconds: float = Field(default=30, gt=0)
+
+
+class Retry(Frozen):
+    max_attempts: int = Field(default=5, ge=1)
+    backoff_minutes: list[int] = Field(default=[5, 30, 120, 480], min_length=1)  # last one repeats
+
+    @field_validator("backoff_minutes")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(m <= 0 for m in v):
+            raise ValueError("every backoff must be a positive number of minutes")
+        return v
+
+
+class Delivery(Frozen):  # how the outbox leaves the school: not policy, the school's services
+    print_queue_dir: str = "print-queue"  # post: one merged PDF per day to print
+    smtp: Smtp = Smtp()
+    sms: SmsGateway = SmsGateway()
+    bulk_message_letters: list[str] = []  # ParentMail-style: sent by email AND SMS where the contact has both
+    retry: Retry = Retry()
+    in_flight_minutes: int = Field(default=15, ge=1)  # an attempt older than this with no outcome: unknown
+
+
 class Config(Frozen):
     school: School
     calendar: CalendarConfig
@@ -266,6 +314,7 @@ class Config(Frozen):
     policy: Policy
     tasks: dict[str, TaskKind]
     letters: dict[str, Letter]
+    delivery: Delivery = Delivery()
     source: str = ""
 
     @property
@@ -333,6 +382,9 @@ def _semantic_problems(cfg: Config) -> list[str]:
                 (f"copies_to[{i}]", r) for i, r in enumerate(t.copies_to)]:
             if role is not None and role not in cfg.roles:
                 out.append(f"tasks.{kind}.{f}: unknown role {role!r}")
+    for i, lid in enumerate(cfg.delivery.bulk_message_letters):
+        if lid not in cfg.letters:
+            out.append(f"delivery.bulk_message_letters[{i}]: unknown letter {lid!r}")
     return out
 
 

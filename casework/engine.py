@@ -91,8 +91,7 @@ class Env:
         c = self.config.code(code)
         return c.category in ("present", "approved_activity") or c.late
 
-    def fire(self, case: Case, trigger: str, event: dict[str, Any] | None = None,
-             staff: str | None = None) -> bool:
+    def ctx(self, case: Case, event: dict[str, Any] | None = None, staff: str | None = None) -> Ctx:
         wf = get(case.workflow)
         facts_of = getattr(wf, "facts", None)
         pupil = self.session.get(Pupil, case.pupil_id)
@@ -100,11 +99,24 @@ class Env:
         ctx = Ctx(now=self.now, config=self.config, calendar=self.calendar, case=case, pupil=pupil,
                   event=event or {}, staff=staff)
         ctx.facts = Facts(facts_of(self, case) if facts_of else {})
+        return ctx
+
+    def refusal(self, case: Case, trigger: str, event: dict[str, Any] | None = None,
+                staff: str | None = None) -> str | None:
+        return get(case.workflow).refusal(trigger, self.ctx(case, event, staff))
+
+    def fire(self, case: Case, trigger: str, event: dict[str, Any] | None = None,
+             staff: str | None = None) -> bool:
+        wf = get(case.workflow)
+        ctx = self.ctx(case, event, staff)
         if not wf.fire(trigger, ctx):
             return False
         self.uow.apply(ctx)
         while self.uow.starts:
             origin, start = self.uow.starts.pop(0)
+            if self.session.scalar(select(Case.id).where(  # one open case of a workflow per pupil
+                    Case.pupil_id == origin.pupil_id, Case.workflow == start.workflow, Case.closed_at.is_(None))):
+                continue
             self.open_case(start.workflow, origin.pupil_id, f"{origin.pupil_id}:{start.occasion}",
                            {**start.data, "started_by_case": origin.id})
         return True

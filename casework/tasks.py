@@ -87,6 +87,10 @@ def complete(app: App, task_id: int, outcome: str, *, reason: str | None = None,
                 raise InputError(f"unknown reason {reason!r}; one of: {', '.join(reasons)}")
             staff = _staff(s, by)
             why_not = _may_act(task, staff)
+            case = s.get(Case, task.case_id) if task.case_id else None
+            event = {"reason": reason, "note": note, "task_data": dict(task.data or {}), "task_outcome": outcome}
+            if not why_not and case is not None and case.closed_at is None:
+                why_not = Env(s, app, now=at).refusal(case, f"{task.kind}.{outcome}", event, staff=by)
             if why_not:
                 raise _Refusal(task, why_not)
             task.status, task.outcome, task.reason, task.note = "done", outcome, reason, note
@@ -94,14 +98,11 @@ def complete(app: App, task_id: int, outcome: str, *, reason: str | None = None,
             drop_task_timers(s, task.id)
             if staff is not None and task.assignee_id is None:
                 task.assignee_id = staff.id
-            case = s.get(Case, task.case_id) if task.case_id else None
             log(s, at=at, pupil_id=task.pupil_id, category="task", staff=by, case=case, rule=task.rule,
                 ref=f"task:{task.id}", summary=f"Task {task.kind} completed: {outcome}"
                 + (f" (reason: {reason})" if reason else "") + (f" - {note}" if note else ""))
             if case is not None and case.closed_at is None:
-                env = Env(s, app, now=at)
-                env.fire(case, f"{task.kind}.{outcome}", {"reason": reason, "note": note,
-                                                         "task_data": dict(task.data or {})}, staff=by)
+                Env(s, app, now=at).fire(case, f"{task.kind}.{outcome}", event, staff=by)
             return task
     except _Refusal as r:
         raise _refuse(app, r, by, at) from None

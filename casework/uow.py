@@ -21,6 +21,7 @@ from workflows.base import (
     ChangeMarks,
     CompleteTasks,
     Ctx,
+    Deregister,
     Effect,
     Log,
     OpenTask,
@@ -100,6 +101,8 @@ class UnitOfWork:
                                                                 "safeguarding entry" if effect.on else "ended"))
         elif isinstance(effect, StartCase):
             self.starts.append((case, effect))
+        elif isinstance(effect, Deregister):
+            deregister(self.session, ctx.pupil, effect.ground, effect.evidence, ctx.staff, now, keep=case)
         else:  # pragma: no cover - a new effect type must be handled here
             raise TypeError(f"unknown effect {effect!r}")
 
@@ -230,6 +233,27 @@ class UnitOfWork:
             log(self.session, at=now, pupil_id=case.pupil_id, category="mark", case=case, staff=effect.by,
                 ref=f"mark_change:{change.id}", summary=f"{iso} {sess}: {change.old_code} -> {effect.code} "
                 f"({effect.reason})")
+
+
+def deregister(session: Session, pupil: Pupil, ground: str, evidence: str, staff: str | None,
+               now: dt.datetime, keep: Case | None = None) -> int:
+    """Delete a pupil from the register (CME-1): off roll from today with the ground recorded; every
+    other open case of the pupil is closed and its tasks and timers withdrawn. Returns cases closed."""
+    pupil.on_roll, pupil.deleted_on, pupil.deletion_ground = False, now.date(), ground
+    log(session, at=now, pupil_id=pupil.id, category="register", staff=staff, rule="CME-1",
+        summary=f"Deleted from the register: {ground} ({evidence})")
+    closed = 0
+    for case in session.scalars(select(Case).where(Case.pupil_id == pupil.id, Case.closed_at.is_(None))):
+        if keep is not None and case.id == keep.id:
+            continue
+        uow = UnitOfWork(session, None, None)  # type: ignore[arg-type] - cancelling needs no config
+        uow.cancel_tasks(case, now, "pupil deleted from the register", staff)
+        uow.cancel_timers(case, ())
+        case.closed_at, case.updated_at = now, now
+        log(session, at=now, pupil_id=pupil.id, category="case", case=case, staff=staff, rule="CME-1",
+            summary=f"{case.workflow} case closed ({case.state}): pupil deleted from the register")
+        closed += 1
+    return closed
 
 
 def drop_task_timers(session: Session, task_id: int) -> None:

@@ -106,7 +106,15 @@ class StartCase:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-Effect = (OpenTask | CancelTasks | CompleteTasks | SetTimer | CancelTimers | SendLetter | Log | ChangeMarks | SetData
+@dataclass(frozen=True)
+class Deregister:
+    """CME-1: delete the pupil from the register on a recorded ground; every open case closes."""
+
+    ground: str
+    evidence: str
+
+
+Effect = (OpenTask | CancelTasks | CompleteTasks | Deregister | SetTimer | CancelTimers | SendLetter | Log | ChangeMarks | SetData
           | SafeguardingLog | StartCase)
 
 
@@ -232,6 +240,11 @@ class Workflow:
             if t.effects:
                 ctx.effects.extend(t.effects(ctx))
         return after
+
+    def refusal(self, trigger: str, ctx: Ctx) -> str | None:
+        """Why this event may not happen now (a policy precondition, e.g. CME-1's attempts to locate), or
+        None. Checked before anything is recorded: a refused action changes nothing but is logged."""
+        return None
 
     def can(self, state: str, trigger: str) -> bool:
         return trigger in self._triggers.get(state, ())

@@ -185,6 +185,7 @@ class Escalation(Workflow):
         "stage2_conversation": ("illness", "holiday", "other_authorised", "unauthorised"),
         "stage_review": ("reviewed",),
         "parent_meeting": ("arranged", "declined"),
+        "family_assessment": ("done", "declined"),
     }
     open_trigger = "evaluate"
     table = [
@@ -197,6 +198,10 @@ class Escalation(Workflow):
             _step_down(stage)) for i, stage in enumerate(STAGES)],
         *[T("stage_review.reviewed", stage, stage, "STG-R", _not(_improved), stay) for stage in STAGES],
         T("action_plan_end", S.stage_3.value, S.stage_3.value, "MTG-3", _not(_improved), action_plan_failed),
+        *[T(f"family_assessment.{o}", [S.monitoring.value, *STAGES], "=", "STG-5",
+            effects=lambda ctx, o=o: [SetData({"family_assessment_done": o == "done"}),
+                                      Log("stage", f"Family assessment {o}", "STG-5", ctx.staff)])
+          for o in ("done", "declined")],
     ]
 
     # --- listeners and facts ---------------------------------------------------------------------

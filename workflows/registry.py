@@ -8,16 +8,22 @@ from workflows.base import Workflow
 
 @cache
 def all_workflows() -> dict[str, Workflow]:
+    from workflows.absence_requests import AbsenceRequest
+    from workflows.authorisation import Authorisation
     from workflows.escalation import Escalation
+    from workflows.illness import Illness
     from workflows.first_day import FirstDay
     from workflows.lead_casework import LeadCasework
     from workflows.meetings import Meeting
+    from workflows.missing_education import MissingEducation
     from workflows.ongoing import Ongoing
     from workflows.punctuality import Punctuality
     from workflows.recognition import Recognition
+    from workflows.suspension import Suspension
 
     return {wf.name: wf for wf in (FirstDay(), Escalation(), Meeting(), Ongoing(), Punctuality(), Recognition(),
-                                   LeadCasework())}
+                                   LeadCasework(), MissingEducation(), Authorisation(), Illness(), AbsenceRequest(),
+                                   Suspension())}
 
 
 def get(name: str) -> Workflow:
