@@ -44,7 +44,7 @@ def _open(app: App, s, workflow: str, pupil: Pupil, data: dict, event: dict, by:
     n = (s.scalar(select(func.count()).select_from(Case).where(Case.workflow == workflow,
                                                               Case.pupil_id == pupil.id)) or 0) + 1
     env = Env(s, app, now=at)
-    case = env.open_case(workflow, pupil.id, f"{pupil.id}:{n}", data, event)
+    case = env.open_case(workflow, pupil.id, f"{pupil.id}:{n}", data, event, staff=by)
     assert case is not None
     return case
 

@@ -94,7 +94,8 @@ def radar_meeting_cmd(app: App, on: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"Radar meeting, week of {day - dt.timedelta(days=day.weekday()):%d %b %Y}: {len(rows)} pupil(s)")
+    monday = day - dt.timedelta(days=day.weekday())
+    table = Table(title=f"Radar meeting, week of {monday:%d %b %Y}: {len(rows)} pupil(s)")
     for col in ("pupil", "form", "YTD %", "band", "last week", "open cases"):
         table.add_column(col)
     for r in rows:
@@ -283,3 +284,100 @@ def rewards(app: App, term: str | None, week: str | None, as_json: bool, as_csv:
         for r in rows:
             table.add_row(f"{r['name']} ({r['upn']})", r["form"], str(r["attendance_pct"]))
         console.print(table)
+
+
+@main.group()
+def pn() -> None:
+    """Penalty notices (PN-1 to PN-4): the ledger and payments."""
+
+
+@pn.command("list")
+@click.option("--pupil", "upn")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def pn_list(app: App, upn: str | None, as_json: bool) -> None:
+    """Every notice: parent, child, issued, status, amount due today."""
+    from casework import penalties
+
+    app.init()
+    rows = penalties.ledger(app, upn)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{len(rows)} penalty notice(s)")
+    for col in ("id", "pupil", "parent", "issued", "status", "due today", "paid"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["id"]), f"{r['pupil_name']} ({r['pupil']})", r["parent"], r["issued_on"], r["status"],
+                      str(r["amount_due_today"] or ""), f"{r['amount_paid']} on {r['paid_on']}" if r["paid_on"] else "")
+    console.print(table)
+
+
+@pn.command("pay")
+@click.argument("notice_id", type=int)
+@click.option("--amount", type=int, required=True, help="GBP paid")
+@click.option("--on", "paid_on", required=True, help="the date it was paid")
+@click.option("--by", help="staff id recording it")
+@click.pass_obj
+def pn_pay(app: App, notice_id: int, amount: int, paid_on: str, by: str | None) -> None:
+    """Record a payment; the amount must be the one due on that date (PN-3)."""
+    from casework import penalties
+
+    app.init()
+    n = penalties.pay(app, notice_id, amount, _date(app, paid_on, "--on"), by, _now())
+    click.echo(f"penalty notice {n.id}: paid {n.amount_paid} GBP on {n.paid_on}")
+
+
+@main.group()
+def policy() -> None:
+    """The policy report: coverage by rule, and how it stands against the 2024 national framework."""
+
+
+@policy.command("coverage")
+@click.option("--policy", "policy_md", type=click.Path(exists=True, dir_okay=False),
+              help="POLICY.md with the rule ids (default ../shared/POLICY.md beside the repository)")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def policy_coverage(app: App, policy_md: str | None, as_json: bool) -> None:
+    """Every rule id with the workflow transitions, tasks, letters and tests that implement it."""
+    from pathlib import Path
+
+    from casework import policy as service
+    from casework.errors import InputError
+
+    path = Path(policy_md) if policy_md else service.default_policy_path()
+    if not path.is_file():
+        raise InputError(f"{path}: no such file (give --policy)", column="--policy")
+    report = service.coverage(app.config, path)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    table = Table(title=f"{len(report)} rules")
+    for col in ("rule", "implemented by", "tests"):
+        table.add_column(col)
+    for rule, r in report.items():
+        impl = r["transitions"][:3] + r["tasks"][:2] + r["letters"][:2] + ([r["elsewhere"]] if r["elsewhere"] else [])
+        table.add_row(rule, ", ".join(impl) or "[red]nothing", str(len(r["tests"])) if r["tests"] else "[red]0")
+    console.print(table)
+    missing = [rule for rule, r in report.items() if not r["tests"] or not (
+        r["transitions"] or r["tasks"] or r["letters"] or r["elsewhere"])]
+    click.echo(f"{len(report) - len(missing)} of {len(report)} rules implemented and tested"
+               + (f"; missing: {', '.join(missing)}" if missing else ""))
+
+
+@policy.command("check")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def policy_check(app: App, as_json: bool) -> None:
+    """Where this policy (the --config file) differs from the 2024 national framework."""
+    from dataclasses import asdict
+
+    from casework import policy as service
+
+    findings = service.check(app.config)
+    if as_json:
+        click.echo(json.dumps([asdict(f) for f in findings], indent=2))
+        return
+    for f in findings:
+        click.echo(f"{f.rule}: {f.policy}\n  framework: {f.framework}\n  source: {f.reference}")
+    click.echo(f"{len(findings)} difference(s) from the national framework")

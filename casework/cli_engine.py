@@ -50,8 +50,9 @@ def _local(app: App, instant: dt.datetime | None) -> str:
 @click.option("--until", help="ISO date or date-time, school-local (default: now); a date means its end")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @click.option("--log-items", is_flag=True, help="print each agenda item's key as it is committed")
+@click.option("--no-deliver", is_flag=True, help="leave the outbox for later (`casework deliver`)")
 @click.pass_obj
-def run(app: App, until: str | None, quiet: bool, log_items: bool) -> None:
+def run(app: App, until: str | None, quiet: bool, log_items: bool, no_deliver: bool) -> None:
     """Do everything due up to a moment: register closes, evaluations, timers, reminders. Twice is harmless."""
     app.init()
     limit = _when(app, until, "--until")
@@ -68,6 +69,10 @@ def run(app: App, until: str | None, quiet: bool, log_items: bool) -> None:
     if report.failed or report.case_errors:
         click.echo(f"{report.failed} items failed, {report.case_errors} case errors (see the chronology, "
                    "category 'error')", err=True)
+    if not no_deliver:  # after the agenda's commits: letters go out with retries, each attempt recorded
+        from notifications.deliver import deliver_pending
+
+        click.echo(f"outbox: {deliver_pending(app, _now()).summary()}")
 
 
 @main.command("tasks")
@@ -210,7 +215,7 @@ def letters(ctx: click.Context, upn: str | None, as_json: bool) -> None:
 
 @main.command("chronology")
 @click.argument("upn")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "pdf"]), default="csv", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False), help="file to write (default: standard output)")
 @click.option("--category")
 @click.option("--by", help="staff id of who is reading (audited)")
@@ -219,6 +224,10 @@ def chronology_cmd(app: App, upn: str, fmt: str, output: str | None, category: s
                    by: str | None) -> None:
     """The pupil's chronology (append-only). Every read is audited."""
     app.init()
+    if fmt == "pdf":  # DAT-1 CPOMS-style PDF (notifications.exports, which audits the read itself)
+        from casework.cli_notify import chronology_pdf_cmd
+
+        return chronology_pdf_cmd(app, upn, output, category, by)
     with app.sessions.begin() as s:
         pupil = _pupil(s, upn)
         rows = chronology.entries(s, pupil, app.config.tz, category=category)
@@ -234,14 +243,17 @@ def chronology_cmd(app: App, upn: str, fmt: str, output: str | None, category: s
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="address the web inbox listens on")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--heartbeat", default=60, show_default=True, help="seconds between catch-up runs")
 @click.pass_obj
-def serve(app: App, heartbeat: int) -> None:
-    """Run the scheduler: the engine loop at every agenda instant and on a heartbeat, until SIGTERM."""
+def serve(app: App, host: str, port: int, heartbeat: int) -> None:
+    """The web inbox (uvicorn) and the scheduler (the engine loop at every agenda instant and on a
+    heartbeat), until SIGTERM."""
     app.init()
-    from casework.scheduler import serve_forever
+    from casework.web.server import serve_web
 
-    serve_forever(app, heartbeat_seconds=heartbeat)
+    serve_web(app, host=host, port=port, heartbeat_seconds=heartbeat)
 
 
 def _count(app: App, model: Any) -> int:

@@ -244,6 +244,14 @@ class TaskKind(Frozen):
     escalate_to: str | None = None
 
 
+class TaskEscalation(Frozen):
+    """Default expiry for every task kind that does not set its own: how long past due, and to whom each
+    role's overdue tasks go (a role not listed is never escalated, e.g. the headteacher)."""
+
+    after_due: Due
+    to: dict[str, str]
+
+
 class Letter(Frozen):
     rule: str
     title: str
@@ -313,6 +321,7 @@ class Config(Frozen):
     roles: dict[str, Role]
     policy: Policy
     tasks: dict[str, TaskKind]
+    task_escalation: TaskEscalation
     letters: dict[str, Letter]
     delivery: Delivery = Delivery()
     source: str = ""
@@ -377,6 +386,10 @@ def _semantic_problems(cfg: Config) -> list[str]:
     grades = cfg.policy.grades
     if any(grades[i].min_pct <= grades[i + 1].min_pct for i in range(len(grades) - 1)):
         out.append("policy.grades: min_pct must strictly decrease")
+    for frm, to in cfg.task_escalation.to.items():
+        for key, role in (("", frm), (f".{frm}", to)):
+            if role not in cfg.roles:
+                out.append(f"task_escalation.to{key}: unknown role {role!r}")
     for kind, t in cfg.tasks.items():
         for f, role in [("role", t.role), ("escalate_to", t.escalate_to)] + [
                 (f"copies_to[{i}]", r) for i, r in enumerate(t.copies_to)]:

@@ -75,6 +75,13 @@ class Env:
     def today(self) -> dt.date:
         return self.calendar.local_date(self.now)
 
+    @property
+    def on_roll(self) -> set[int]:
+        """Ids of pupils on roll, looked up once per agenda item."""
+        if "on_roll" not in self._figures:
+            self._figures["on_roll"] = set(self.session.scalars(select(Pupil.id).where(Pupil.on_roll.is_(True))))
+        return self._figures["on_roll"]
+
     def codes(self, pupil_id: int, sessions: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """The current codes of some of a pupil's sessions, keyed by (ISO date, session)."""
         if not sessions:
@@ -122,7 +129,7 @@ class Env:
         return True
 
     def open_case(self, workflow: str, pupil_id: int, key: str, data: dict[str, Any],
-                  event: dict[str, Any] | None = None) -> Case | None:
+                  event: dict[str, Any] | None = None, staff: str | None = None) -> Case | None:
         """Open a case (once per natural key) and fire its `open` transition."""
         if self.session.scalar(select(Case.id).where(Case.workflow == workflow, Case.key == key)):
             return None
@@ -131,9 +138,9 @@ class Env:
                     state=wf.initial, opened_at=self.now, updated_at=self.now, data=data, version=1)
         self.session.add(case)
         self.session.flush()
-        log(self.session, at=self.now, pupil_id=pupil_id, category="case", case=case,
+        log(self.session, at=self.now, pupil_id=pupil_id, category="case", case=case, staff=staff,
             summary=f"{workflow} case opened")
-        self.fire(case, wf.open_trigger, event)
+        self.fire(case, wf.open_trigger, event, staff=staff)
         return case
 
     def guarded(self, pupil_id: int, what: str, fn: Callable[[], Any]) -> Any:

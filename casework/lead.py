@@ -28,7 +28,7 @@ def start(app: App, upn: str, why: str, by: str, at: dt.datetime) -> Case:
                                           Case.closed_at.is_(None))):
             raise InputError(f"{pupil.name} ({upn}) already has open attendance lead casework")
         case = Env(s, app, now=at).open_case("lead_casework", pupil.id, f"{pupil.id}:lead:{at.date().isoformat()}",
-                                             {}, {"why": why})
+                                             {}, {"why": why}, staff=by)
         if case is None:
             raise InputError(f"casework for {upn} was already started today")
         return case

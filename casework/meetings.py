@@ -50,7 +50,7 @@ def arrange(app: App, *, upn: str | None, when: dt.datetime, attendees: list[str
         pupil = _pupil(s, upn)
         n = (s.scalar(select(func.count()).select_from(Case).where(
             Case.workflow == "meeting", Case.pupil_id == pupil.id)) or 0) + 1
-        case = env.open_case("meeting", pupil.id, f"{pupil.id}:{n}", {}, event)
+        case = env.open_case("meeting", pupil.id, f"{pupil.id}:{n}", {}, event, staff=by)
         assert case is not None
         for task in s.scalars(select(Task).where(Task.pupil_id == pupil.id, Task.status == "open",
                                                  Task.kind.in_(ASKED_FOR_BY))):

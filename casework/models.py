@@ -104,6 +104,33 @@ class Staff(Base):
     year_groups: Mapped[list[Any]] = mapped_column(JSON, default=list)
     password_hash: Mapped[str | None] = mapped_column(String(300))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # web sign-in: consecutive failures and the lockout they caused (casework.web.auth)
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[dt.datetime | None]
+
+
+class StaffToken(Base):
+    """A one-time set-password link (`casework staff invite`): only the token's SHA-256 is kept."""
+
+    __tablename__ = "staff_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser or API client: the cookie or bearer token is random, only its SHA-256 is kept,
+    so signing out (deleting the row) ends it at once."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
 
 
 class Mark(Base):
@@ -223,6 +250,27 @@ class Letter(Base):
     created_at: Mapped[dt.datetime]
     status: Mapped[str] = mapped_column(String(12), default="pending")
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # delivery (notifications.deliver): when the next try is due after a failure, and when it went out
+    next_attempt_at: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+
+
+class DeliveryAttempt(Base):
+    """One try at delivering a letter on one channel. The row is committed before the send, so a process
+    that dies between the send and recording its outcome leaves an attempt with no outcome: reconciled as
+    'unknown' and never retried automatically (a person checks), so nothing reaches a parent twice."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (UniqueConstraint("letter_id", "channel", "attempt"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str | None] = mapped_column(String(500))
+    attempt: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per letter and channel
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(10))  # None while in flight; sent, failed, unknown
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class StaffNotice(Base):
@@ -267,3 +315,22 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(40))
     pupil_id: Mapped[int | None] = mapped_column(ForeignKey("pupils.id"), index=True)
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class PenaltyNotice(Base):
+    """The penalty notice ledger (PN-3): one notice per parent with parental responsibility per child,
+    keyed by the case (child and occasion) and the contact (parent)."""
+
+    __tablename__ = "penalty_notices"
+    __table_args__ = (UniqueConstraint("case_id", "contact_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    counter: Mapped[str] = mapped_column(String(40))  # PN-1: which count of unauthorised sessions
+    issued_at: Mapped[dt.datetime]
+    issued_on: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10), default="issued")  # issued, paid, unpaid
+    paid_on: Mapped[dt.date | None] = mapped_column(Date)
+    amount_paid: Mapped[int | None] = mapped_column(Integer)
+    recorded_by: Mapped[str | None] = mapped_column(String(40))

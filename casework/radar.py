@@ -33,5 +33,6 @@ def radar_meeting(s: Session, config: Config, calendar: SchoolCalendar, on: dt.d
         if p.id in cases or changed:
             rows.append({"upn": p.upn, "name": p.name, "form": p.form, "year_group": p.year_group,
                          "attendance_pct": f.attendance_pct if f else None, "band": band,
-                         "band_last_week": old_band, "band_changed": changed, "open_cases": sorted(cases.get(p.id, []))})
+                         "band_last_week": old_band, "band_changed": changed,
+                         "open_cases": sorted(cases.get(p.id, []))})
     return rows

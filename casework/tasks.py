@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case as sql_case
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from casework.context import App
 from casework.errors import InputError, Refused
 from casework.models import Case, Pupil, Staff, StaffNotice, Task
-from casework.uow import drop_task_timers, log
+from casework.uow import drop_task_timers, expiry, log
 from workflows.registry import needs_reason, outcomes_for
 
 if TYPE_CHECKING:
@@ -49,7 +50,8 @@ def _may_act(task: Task, staff: Staff | None) -> str | None:
         who = staff.staff_id if staff else "an unnamed user (no --by)"
         return (f"only the headteacher may decide task {task.id} ({task.kind}); {who} does not hold the "
                 "headteacher role (ABS-1)")
-    if staff is not None and task.role not in staff.roles and task.assignee_id != staff.id:
+    roles = {task.role, *(task.data or {}).get("escalated_from", [])}  # escalated: the first owner may still do it
+    if staff is not None and not roles & set(staff.roles) and task.assignee_id != staff.id:
         return f"{staff.staff_id} does not hold the {task.role} role and is not assigned task {task.id}"
     return None
 
@@ -106,7 +108,11 @@ def complete(app: App, task_id: int, outcome: str, *, reason: str | None = None,
             return task
     except _Refusal as r:
         raise _refuse(app, r, by, at) from None
-    except StaleDataError:
+    except (StaleDataError, OperationalError) as exc:
+        # PostgreSQL: the row's version moved under us. SQLite: another writer committed after we read, so
+        # our snapshot may not write ("database is locked"). Either way nothing of ours was saved.
+        if isinstance(exc, OperationalError) and "locked" not in str(exc):
+            raise
         raise InputError(f"task {task_id} was changed by someone else at the same moment; nothing was saved, "
                          "look at it again") from None
 
@@ -166,7 +172,7 @@ def expire(env: Env, task_id: int | None) -> None:
     task = env.session.get(Task, task_id) if task_id else None
     if task is None or task.status != "open" or task.escalated_at is not None:
         return
-    target = env.config.tasks[task.kind].escalate_to
+    _, target = expiry(env.config, task.kind, task.role)
     if target is None:
         return
     pupil = env.session.get(Pupil, task.pupil_id)
@@ -174,6 +180,7 @@ def expire(env: Env, task_id: int | None) -> None:
     old = task.role
     assignee = env.uow.assignee_for(target, pupil)
     task.role, task.assignee_id, task.escalated_at = target, assignee.id if assignee else None, env.now
+    task.data = {**(task.data or {}), "escalated_from": [*(task.data or {}).get("escalated_from", []), old]}
     env.session.add(StaffNotice(
         key=f"escalation:{task.id}", kind="escalation", task_id=task.id, staff_id=assignee.id if assignee else None,
         role=target, address=assignee.email if assignee else None, created_at=env.now, status="pending",

@@ -14,7 +14,18 @@ from sqlalchemy.orm import Session
 from casework import agenda
 from casework.calendar import SchoolCalendar
 from casework.config import Config
-from casework.models import Case, ChronologyEntry, Contact, Letter, Mark, MarkChange, Pupil, Staff, Task, Timer
+from casework.models import (
+    Case,
+    ChronologyEntry,
+    Contact,
+    Letter,
+    Mark,
+    MarkChange,
+    Pupil,
+    Staff,
+    Task,
+    Timer,
+)
 from workflows.base import (
     CancelTasks,
     CancelTimers,
@@ -23,6 +34,7 @@ from workflows.base import (
     Ctx,
     Deregister,
     Effect,
+    IssuePenaltyNotices,
     Log,
     OpenTask,
     SafeguardingLog,
@@ -59,7 +71,8 @@ class UnitOfWork:
             self.session.add(case)
             self.session.flush()
         self._opened = set()
-        for effect in ctx.effects:
+        # the safeguarding flag first: the decision's own entries (its transition included) are then flagged
+        for effect in sorted(ctx.effects, key=lambda e: not (isinstance(e, SafeguardingLog) and e.on)):
             self._apply_one(effect, ctx)
         ctx.effects.clear()
         case.updated_at = ctx.now
@@ -101,6 +114,8 @@ class UnitOfWork:
                                                                 "safeguarding entry" if effect.on else "ended"))
         elif isinstance(effect, StartCase):
             self.starts.append((case, effect))
+        elif isinstance(effect, IssuePenaltyNotices):
+            self.issue_notices(case, effect, now, ctx.staff)
         elif isinstance(effect, Deregister):
             deregister(self.session, ctx.pupil, effect.ground, effect.evidence, ctx.staff, now, keep=case)
         else:  # pragma: no cover - a new effect type must be handled here
@@ -148,10 +163,10 @@ class UnitOfWork:
             remind = due if spec.reminder_after_due is None else self.calendar.due(due, spec.reminder_after_due)
             agenda.enqueue(self.session, key=f"task_reminder:{task.id}", kind="task_reminder",
                            due_at=remind, now=now, case_id=case.id, task_id=task.id)
-            if spec.expires_after_due is not None and spec.escalate_to:
+            expires, _ = expiry(self.config, effect.kind, role)
+            if expires is not None:
                 agenda.enqueue(self.session, key=f"task_expiry:{task.id}", kind="task_expiry",
-                               due_at=self.calendar.due(due, spec.expires_after_due), now=now,
-                               case_id=case.id, task_id=task.id)
+                               due_at=self.calendar.due(due, expires), now=now, case_id=case.id, task_id=task.id)
             opened.append(task)
             self._opened.add(task.id)
         return opened
@@ -188,6 +203,24 @@ class UnitOfWork:
             q = q.where(Timer.kind.in_(kinds))
         for timer in self.session.scalars(q):
             timer.status = "cancelled"
+
+    def issue_notices(self, case: Case, effect: IssuePenaltyNotices, now: dt.datetime, staff: str | None) -> None:
+        from casework.models import PenaltyNotice
+
+        parents = self.session.scalars(select(Contact).where(
+            Contact.pupil_id == case.pupil_id, Contact.parental_responsibility.is_(True)).order_by(Contact.priority))
+        for contact in parents:
+            if self.session.scalar(select(PenaltyNotice.id).where(PenaltyNotice.case_id == case.id,
+                                                                  PenaltyNotice.contact_id == contact.id)):
+                continue
+            notice = PenaltyNotice(pupil_id=case.pupil_id, contact_id=contact.id, case_id=case.id,
+                                   counter=effect.counter, issued_at=now, issued_on=self.calendar.local_date(now),
+                                   status="issued", recorded_by=staff)
+            self.session.add(notice)
+            self.session.flush()
+            log(self.session, at=now, pupil_id=case.pupil_id, category="penalty_notice", case=case, staff=staff,
+                rule="PN-3", ref=f"penalty_notice:{notice.id}",
+                summary=f"Penalty notice {notice.id} issued to {contact.name} ({effect.counter.replace('_', ' ')})")
 
     # --- letters ----------------------------------------------------------------------------------
     def send_letter(self, case: Case, pupil: Pupil, effect: SendLetter, now: dt.datetime) -> None:
@@ -254,6 +287,16 @@ def deregister(session: Session, pupil: Pupil, ground: str, evidence: str, staff
             summary=f"{case.workflow} case closed ({case.state}): pupil deleted from the register")
         closed += 1
     return closed
+
+
+def expiry(config: Config, kind: str, role: str) -> tuple[Any, str | None]:
+    """(how long past due, the role it then goes to) for a task: its kind's own setting, else the default
+    ladder by role; (None, None) when it never escalates."""
+    spec = config.tasks[kind]
+    if spec.escalate_to and spec.expires_after_due is not None:
+        return spec.expires_after_due, spec.escalate_to
+    to = config.task_escalation.to.get(role)
+    return (config.task_escalation.after_due, to) if to else (None, None)
 
 
 def drop_task_timers(session: Session, task_id: int) -> None:

@@ -114,8 +114,15 @@ class Deregister:
     evidence: str
 
 
-Effect = (OpenTask | CancelTasks | CompleteTasks | Deregister | SetTimer | CancelTimers | SendLetter | Log | ChangeMarks | SetData
-          | SafeguardingLog | StartCase)
+@dataclass(frozen=True)
+class IssuePenaltyNotices:
+    """PN-3: one notice per parent with parental responsibility for this child, into the ledger."""
+
+    counter: str
+
+
+Effect = (OpenTask | CancelTasks | CompleteTasks | Deregister | IssuePenaltyNotices | SetTimer | CancelTimers
+          | SendLetter | Log | ChangeMarks | SetData | SafeguardingLog | StartCase)
 
 
 class Facts(dict[str, Any]):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from casework.models import Case, Pupil
+from casework.models import Case
 from workflows.base import (
     CancelTasks,
     CancelTimers,
@@ -224,7 +224,7 @@ class Escalation(Workflow):
         figures = env.figures(date)
         open_cases = {c.pupil_id: c for c in env.session.scalars(select(Case).where(
             Case.workflow == self.name, Case.closed_at.is_(None)))}
-        on_roll = set(env.session.scalars(select(Pupil.id).where(Pupil.on_roll.is_(True))))
+        on_roll = env.on_roll
         for pid in sorted(figures):
             f = figures[pid]
             case = open_cases.get(pid)

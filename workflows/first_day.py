@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, select
 
 from casework.models import Case, Mark, MarkChange, Pupil
-
 from workflows.base import (
     CancelTasks,
     ChangeMarks,

@@ -11,9 +11,20 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from casework.attendance import consecutive_days_for_all
-from casework.models import Case, Pupil
-from workflows.base import CancelTimers, ChangeMarks, CompleteTasks, Ctx, Effect, Log, OpenTask, SendLetter, SetTimer
-from workflows.base import T, Workflow
+from casework.models import Case
+from workflows.base import (
+    CancelTimers,
+    ChangeMarks,
+    CompleteTasks,
+    Ctx,
+    Effect,
+    Log,
+    OpenTask,
+    SendLetter,
+    SetTimer,
+    T,
+    Workflow,
+)
 
 if TYPE_CHECKING:
     from casework.engine import Env
@@ -84,7 +95,7 @@ class Illness(Workflow):
             return
         open_ = set(env.session.scalars(select(Case.pupil_id).where(Case.workflow == self.name,
                                                                    Case.closed_at.is_(None))))
-        on_roll = set(env.session.scalars(select(Pupil.id).where(Pupil.on_roll.is_(True))))
+        on_roll = env.on_roll
         for pid, n in sorted(runs.items()):
             if n >= need and pid in on_roll and pid not in open_:
                 first = env.calendar.add_school_days(date, -(n - 1))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, select
 
 from casework.attendance import consecutive_days_for_all
-from casework.models import Case, Mark, Pupil
+from casework.models import Case, Mark
 from workflows.base import Ctx, Deregister, Effect, Log, OpenTask, SetData, T, Workflow
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class MissingEducation(Workflow):
             return
         open_ = set(env.session.scalars(select(Case.pupil_id).where(
             Case.workflow == self.name, Case.closed_at.is_(None))))
-        on_roll = set(env.session.scalars(select(Pupil.id).where(Pupil.on_roll.is_(True))))
+        on_roll = env.on_roll
         for pid, n in sorted(runs.items()):
             if n >= days and pid in on_roll and pid not in open_:
                 env.guarded(pid, "children missing education", lambda p=pid, k=n: env.open_case(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from casework.models import Case, Pupil
+from casework.models import Case
 from workflows.base import Ctx, Effect, Log, OpenTask, SendLetter, SetData, T, Workflow
 from workflows.reports import report_task, schedule_report
 
@@ -114,7 +114,7 @@ class Ongoing(Workflow):
         figures = env.figures(through)
         cases = {c.pupil_id: c for c in env.session.scalars(select(Case).where(
             Case.workflow == self.name, Case.closed_at.is_(None)))}
-        on_roll = set(env.session.scalars(select(Pupil.id).where(Pupil.on_roll.is_(True))))
+        on_roll = env.on_roll
         for pid in sorted(figures):
             f = figures[pid]
             if pid not in on_roll or f.attendance_exact is None or f.attendance_exact >= line:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from casework.models import Case, Pupil
+from casework.models import Case
 from workflows.base import Ctx, Effect, Log, OpenTask, SendLetter, SetData, T, Workflow, improved
 from workflows.reports import report_task, schedule_report
 
@@ -107,7 +107,7 @@ class Punctuality(Workflow):
             env.config.policy.punctuality.letter_at_lates]
         cases = {c.pupil_id: c for c in env.session.scalars(select(Case).where(
             Case.workflow == self.name, Case.closed_at.is_(None)))}
-        on_roll = set(env.session.scalars(select(Pupil.id).where(Pupil.on_roll.is_(True))))
+        on_roll = env.on_roll
         for pid, f in sorted(env.figures(date).items()):
             if pid not in on_roll or f.lates < first[0]:
                 continue

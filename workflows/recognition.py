@@ -6,9 +6,6 @@ from collections.abc import Iterable
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from casework.models import Pupil
 from workflows.base import Ctx, Effect, Log, SendLetter, T, Workflow
 
 if TYPE_CHECKING:
@@ -37,7 +34,7 @@ class Recognition(Workflow):
     table = [T("open", S.new, S.recognised, "STG-1", effects=recognise)]
 
     def on_half_term_end(self, env: Env, date: dt.date, name: str) -> None:
-        on_roll = set(env.session.scalars(select(Pupil.id).where(Pupil.on_roll.is_(True))))
+        on_roll = env.on_roll
         for pid, f in sorted(env.figures(date).items()):
             if pid in on_roll and f.band == "stage_1":
                 env.guarded(pid, "recognition", lambda p=pid: env.open_case(

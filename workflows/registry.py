@@ -11,19 +11,20 @@ def all_workflows() -> dict[str, Workflow]:
     from workflows.absence_requests import AbsenceRequest
     from workflows.authorisation import Authorisation
     from workflows.escalation import Escalation
-    from workflows.illness import Illness
     from workflows.first_day import FirstDay
+    from workflows.illness import Illness
     from workflows.lead_casework import LeadCasework
     from workflows.meetings import Meeting
     from workflows.missing_education import MissingEducation
     from workflows.ongoing import Ongoing
+    from workflows.penalty_notice import PenaltyNoticeWorkflow
     from workflows.punctuality import Punctuality
     from workflows.recognition import Recognition
     from workflows.suspension import Suspension
 
     return {wf.name: wf for wf in (FirstDay(), Escalation(), Meeting(), Ongoing(), Punctuality(), Recognition(),
                                    LeadCasework(), MissingEducation(), Authorisation(), Illness(), AbsenceRequest(),
-                                   Suspension())}
+                                   Suspension(), PenaltyNoticeWorkflow())}
 
 
 def get(name: str) -> Workflow:

@@ -1,16 +1,13 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-12-03 18:29:21.190488
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
-
-
 
 revision = '0001'
 down_revision = None

@@ -4,7 +4,6 @@ duplicate letter). The kill lands wherever the process happens to be after the k
 (k drawn from a seeded RNG): between items or in the middle of one."""
 from __future__ import annotations
 
-import datetime as dt
 import os
 import random
 import shutil
@@ -64,7 +63,7 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(tmp_path:
     _school(base, config)
     reference = tmp_path / "reference.db"
     shutil.copy(base, reference)
-    done = _casework(reference, "run", "--until", UNTIL, "--quiet", "--log-items")
+    done = _casework(reference, "run", "--until", UNTIL, "--quiet", "--log-items", "--no-deliver")
     out, err = done.communicate(timeout=600)
     assert done.returncode == 0, err
     items = out.count("\nitem ") + out.startswith("item ")
@@ -77,7 +76,7 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(tmp_path:
     shutil.copy(base, victim)
     kills = 0
     for _ in range(5):
-        proc = _casework(victim, "run", "--until", UNTIL, "--quiet", "--log-items")
+        proc = _casework(victim, "run", "--until", UNTIL, "--quiet", "--log-items", "--no-deliver")
         assert proc.stdout is not None
         target, seen = rng.randint(1, max(2, items // 4)), 0
         for line in proc.stdout:
@@ -87,7 +86,7 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(tmp_path:
                 kills += 1
                 break
         proc.wait(timeout=600)
-    finish = _casework(victim, "run", "--until", UNTIL, "--quiet")
+    finish = _casework(victim, "run", "--until", UNTIL, "--quiet", "--no-deliver")
     _, err = finish.communicate(timeout=600)
     assert finish.returncode == 0, err
     assert kills >= 3

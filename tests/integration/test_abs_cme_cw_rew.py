@@ -93,7 +93,7 @@ def test_cme1_other_ground_only_by_headteacher_with_evidence(app: App, school) -
 
 
 # --- CW ------------------------------------------------------------------------------------------------
-def test_cw1_to_cw4_not_improved_through_meetings_to_court_papers(app: App, school) -> None:
+def test_cw1_cw2_cw3_cw4_not_improved_through_meetings_and_contract_to_court_papers(app: App, school) -> None:
     pupil = add_pupil(app)
     fill(app, pupil, app.calendar.days[:120], absent={i: "O" for i in range(0, 120) if i % 3 == 0})  # ~67%
     lead_id = school["attendance_lead"]
@@ -254,7 +254,29 @@ def test_rew1_rew2_rew3_term_and_week_lists(app: App, school) -> None:
     with app.sessions() as s:
         lists = rewards.term_lists(s, app.config, app.calendar, "spring")
         week = rewards.full_week_100(s, app.config, app.calendar, autumn[5])
-    assert [r["upn"] for r in lists["perfect_100"]] == sorted([perfect.upn, improved.upn])
+    assert sorted(r["upn"] for r in lists["perfect_100"]) == sorted([perfect.upn, improved.upn])
     assert [r["upn"] for r in lists["certificate"]] == [good.upn]
     assert [r["upn"] for r in lists["improved"]] == [improved.upn]
     assert {r["upn"] for r in week} == {perfect.upn, improved.upn}
+
+
+def test_reg4_lesson_truancy_turns_a_present_session_unauthorised_and_is_logged(app: App, school) -> None:
+    pupil = add_pupil(app)
+    fill(app, pupil, app.calendar.days[:5])
+    case = absence.record_reason(app, pupil.upn, day(app, 2), day(app, 2), ("PM",), "truancy", school["form_tutor"],
+                                 at(app, 2, "15:00"))
+    assert case.state == "unauthorised"
+    assert codes(app, pupil)[(day(app, 2), "PM")] == app.config.policy.codes.truancy
+    with app.sessions() as s:
+        entry = s.scalars(select(ChronologyEntry).where(ChronologyEntry.category == "mark")).one()
+    assert entry.staff == school["form_tutor"] and "-> O" in entry.summary
+
+
+def test_abs3_abs6_reasons_map_to_authorised_and_never_authorised_codes(config) -> None:
+    cat = {r: config.code(c).category for r, c in config.policy.absence.reasons.items()}
+    for reason in ("illness", "medical_appointment", "religious_observance", "funeral", "traumatic_event",
+                   "hospital_visit", "exceptional_circumstances"):
+        assert cat[reason] == "authorised", reason  # ABS-3
+    for reason in ("shopping", "birthday", "looking_after_family", "waiting_for_tradespeople", "haircut",
+                   "dentist_appointment", "holiday", "truancy", "no_reason_given", "late_after_register_closed"):
+        assert cat[reason] == "unauthorised", reason  # ABS-6

@@ -151,3 +151,27 @@ def _normalise(snap: list[tuple]) -> list[tuple]:
     order = {pid: i for i, pid in enumerate(sorted({t[1] for t in tasks} | {c[1] for c in cases}))}
     return [tuple(sorted((t[0], order[t[1]], *t[2:]) for t in tasks)),
             tuple(sorted((c[0], order[c[1]], c[2]) for c in cases)), timers]
+
+
+def test_overdue_task_goes_up_the_role_ladder_after_the_default_expiry(app: App) -> None:
+    staff = add_staff(app)
+    pupil = add_pupil(app)
+    from casework import tasks as task_service
+
+    mark(app, pupil, dt.date(2026, 9, 7), "N")
+    engine.run(app, app.calendar.at(dt.date(2026, 9, 7), dt.time(10)))
+    with app.sessions() as s:
+        call = s.scalars(select(Task).where(Task.kind == "first_day_call")).one()
+    task_service.complete(app, call.id, "reached", reason="shopping", by=staff["office"],
+                          at=app.calendar.at(dt.date(2026, 9, 7), dt.time(10, 30)))
+    with app.sessions() as s:
+        inform = s.scalars(select(Task).where(Task.kind == "inform_no_reason", Task.role == "form_tutor")).one()
+    ladder = app.config.task_escalation
+    expires = app.calendar.due(inform.due_at, ladder.after_due)
+    engine.run(app, expires - dt.timedelta(minutes=1))
+    with app.sessions() as s:
+        assert s.get(Task, inform.id).role == "form_tutor"
+    engine.run(app, expires)
+    with app.sessions() as s:
+        escalated = s.get(Task, inform.id)
+    assert escalated.role == ladder.to["form_tutor"] and escalated.status == "open"
