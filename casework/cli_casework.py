@@ -381,3 +381,40 @@ def policy_check(app: App, as_json: bool) -> None:
     for f in findings:
         click.echo(f"{f.rule}: {f.policy}\n  framework: {f.framework}\n  source: {f.reference}")
     click.echo(f"{len(findings)} difference(s) from the national framework")
+
+
+@main.command()
+@click.option("--pupils", type=click.IntRange(1, 20000), default=300, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--until", help="last day to simulate (default: the end of the school year)")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def simulate(app: App, pupils: int, seed: int, until: str | None, as_json: bool) -> None:
+    """A synthetic school replayed day by day, with staff acting on their tasks; a report per half term."""
+    import sys
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from casework import simulate as service
+
+    last = _date(app, until, "--until") if until else None
+    with Progress(TextColumn("school days"), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True),
+                  disable=not sys.stderr.isatty(), transient=True) as bar:
+        job = bar.add_task("days", total=None)
+        reports = service.simulate(app, pupils, seed, last, progress=lambda d, t: bar.update(job, completed=d, total=t))
+    data = [r.as_dict() for r in reports]
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for r in data:
+        console.rule(r["half_term"])
+        console.print("cases opened: " + ", ".join(f"{k} {v}" for k, v in r["cases_opened"].items()))
+        table = Table(title="tasks by role")
+        for col in ("role", "on time", "late", "not done", "withdrawn", "escalated"):
+            table.add_column(col)
+        for role, c in r["tasks"].items():
+            table.add_row(role, *(str(c.get(k, 0)) for k in ("on_time", "late", "not done", "withdrawn", "escalated")))
+        console.print(table)
+        console.print("letters: " + ", ".join(f"{k} {v}" for k, v in r["letters"].items()))
+        console.print(f"penalty notices: {r['penalty_notices']}; pupils per band: "
+                      + ", ".join(f"{k} {v}" for k, v in r["bands"].items()))
