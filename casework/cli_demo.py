@@ -1,32 +1,25 @@
-"""`casework demo`: the sample school (data/sample) imported into the embedded database and its half term
-replayed through every workflow, then a short report. Running it again changes nothing."""
+"""`casework demo`: a synthetic school (by default the 60-pupil sample in data/sample: seed 1, the first half
+term) simulated day by day through every workflow with staff acting on their tasks, then a short report and
+how to open the web inbox with the demo staff accounts. Running it again on the same database only reports."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import sys
 from collections import Counter
-from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from casework import engine
 from casework.attendance import figures_for_all
 from casework.cli import main
-from casework.config import resource_dir
 from casework.context import App
-from casework.imports import KINDS, run_import
-from casework.models import Case, Letter, Pupil, Task
+from casework.models import Case, Letter, Pupil, Staff, Task
 
 console = Console()
-
-
-def _last_date(marks: Path) -> dt.date:
-    with marks.open(encoding="utf-8-sig", newline="") as fh:
-        return max(dt.date.fromisoformat(r["date"]) for r in csv.DictReader(fh))
+DEMO_PASSWORD = "heys-demo-2026"  # demo databases only; a real school sets passwords with `casework staff`
+SHOWN_ROLES = ("office", "form_tutor", "pastoral_manager", "attendance_lead", "headteacher", "senior_leader")
 
 
 def report(app: App, through: dt.date) -> None:
@@ -35,7 +28,7 @@ def report(app: App, through: dt.date) -> None:
         pupils = s.scalar(select(func.count()).select_from(Pupil)) or 0
         cases = Counter(s.execute(select(Case.workflow, Case.state)).all())
         open_tasks = Counter(s.scalars(select(Task.role).where(Task.status == "open")))
-        done = Counter(s.scalars(select(Task.status)))
+        status = Counter(s.scalars(select(Task.status)))
         letters = Counter(s.scalars(select(Letter.template)))
     possible = sum(f.possible for f in figures.values()) or 1
     attended = sum(f.attended for f in figures.values())
@@ -45,43 +38,71 @@ def report(app: App, through: dt.date) -> None:
     console.print(f"attendance {100 * attended / possible:.1f}%, persistently absent {pa} "
                   f"({100 * pa / max(len(figures), 1):.0f}%)")
     console.print("pupils per band: " + ", ".join(f"{b} {n}" for b, n in sorted(bands.items())))
-    for title, counter, cols in (("Cases by workflow and state", cases, ("workflow", "state")),
-                                 ("Open tasks by role", Counter({(r,): n for r, n in open_tasks.items()}), ("role",)),
-                                 ("Letters and messages by template", Counter({(t,): n for t, n in letters.items()}),
-                                  ("template",))):
+    tables = (("Cases by workflow and state", cases, ("workflow", "state")),
+              ("Open tasks by role", Counter({(r,): n for r, n in open_tasks.items()}), ("role",)),
+              ("Letters and messages by template", Counter({(t,): n for t, n in letters.items()}), ("template",)))
+    for title, counter, cols in tables:
         table = Table(title=title)
         for c in (*cols, "count"):
             table.add_column(c)
         for key, n in sorted(counter.items()):
             table.add_row(*map(str, key), str(n))
         console.print(table)
-    console.print(f"tasks: {done.get('open', 0)} open, {done.get('done', 0)} done, "
-                  f"{done.get('cancelled', 0)} withdrawn")
+    console.print(f"tasks: {status.get('done', 0)} done, {status.get('open', 0)} open, "
+                  f"{status.get('cancelled', 0)} withdrawn")
+
+
+def demo_accounts(app: App) -> list[Staff]:
+    """Give every demo staff member without a password the demo password; return one per shown role."""
+    from casework.web import auth
+    from casework.web.settings import WebSettings
+
+    with app.sessions() as s:
+        staff = list(s.scalars(select(Staff).order_by(Staff.staff_id)))
+    for st in staff:
+        if st.password_hash is None:
+            auth.set_password(app, st.staff_id, DEMO_PASSWORD, WebSettings(), dt.datetime.now(dt.UTC))
+    return [next(st for st in staff if role in st.roles) for role in SHOWN_ROLES
+            if any(role in st.roles for st in staff)]
 
 
 @main.command()
-@click.option("--folder", type=click.Path(file_okay=False), help="a folder with pupils/contacts/staff/marks.csv "
-              "(default: the shipped sample school)")
+@click.option("--pupils", type=click.IntRange(1, 5000), default=60, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--until", help="last day (default: the end of the first half term)")
 @click.pass_obj
-def demo(app: App, folder: str | None) -> None:
-    """Create the demo school on the embedded database and replay its half term through the engine."""
-    source = Path(folder) if folder else resource_dir("data") / "sample"
-    app.config  # noqa: B018 - a bad config is reported before anything is written
-    app.init()
-    now = dt.datetime.now(dt.UTC)
-    for kind in KINDS:
-        result = run_import(app.sessions, kind, source / f"{kind}.csv", app.config, app.calendar, now)
-        click.echo(f"import {kind}: {result}")
-    last = _last_date(source / "marks.csv")
-    until = app.calendar.at(last, dt.time(23, 59))
-    click.echo(f"replaying the school's days up to {last:%d %B %Y} through the engine...")
+def demo(app: App, pupils: int, seed: int, until: str | None) -> None:
+    """Create the demo school on the embedded database and simulate it through every workflow."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    with Progress(TextColumn("agenda"), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True),
-                  disable=not sys.stderr.isatty(), transient=True) as bar:
-        job = bar.add_task("run", total=None)
-        result = engine.run(app, until, progress=lambda d, t: bar.update(job, completed=d, total=t))
-    click.echo(f"processed {result.total} agenda items")
+    from casework.cli_engine import _when
+    from casework.simulate import simulate
+
+    app.config  # noqa: B018 - a bad config is reported before anything is written
+    app.init()
+    last = (app.calendar.local_date(_when(app, until, "--until")) if until
+            else app.calendar.half_term_last_days()[0][1])
+    with app.sessions() as s:
+        existing = s.scalar(select(func.count()).select_from(Pupil)) or 0
+    if existing:
+        click.echo(f"{app.url} already holds a school of {existing} pupils: showing it as it is "
+                   "(use another --db or folder for a new demo)")
+    else:
+        click.echo(f"simulating {pupils} pupils to {last:%d %B %Y}: marks, the engine each school day, staff "
+                   "acting on their tasks...")
+        with Progress(TextColumn("school days"), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True),
+                      disable=not sys.stderr.isatty(), transient=True) as bar:
+            job = bar.add_task("days", total=None)
+            simulate(app, pupils, seed, last, progress=lambda d, t: bar.update(job, completed=d, total=t))
     report(app, last)
-    click.echo("\nNext: `casework tasks --role office` for the office's inbox, `casework cases`, "
-               "`casework letters`, `casework pupil show UPN`, `casework chronology UPN`.")
+    accounts = demo_accounts(app)
+    console.print("\n[bold]The web inbox[/bold]: run `casework serve` and open http://127.0.0.1:8000 ; "
+                  f"demo accounts (password {DEMO_PASSWORD}):")
+    table = Table()
+    for col in ("sign in as", "name", "roles"):
+        table.add_column(col)
+    for st in accounts:
+        table.add_row(st.staff_id, st.name, ", ".join(st.roles))
+    console.print(table)
+    click.echo("Also: `casework tasks --role office`, `casework cases`, `casework letters`, `casework pupil show "
+               "UPN`, `casework chronology UPN`, `casework simulate --pupils 300 --until 2026-12-18`.")
