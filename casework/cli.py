@@ -54,7 +54,7 @@ def _register() -> None:
     import importlib
 
     for module in ("casework.cli_import", "casework.cli_pupil", "casework.cli_engine", "casework.cli_casework",
-                   "casework.cli_demo", "casework.cli_web", "casework.cli_notify"):
+                   "casework.cli_demo", "casework.cli_web", "casework.cli_notify", "casework.cli_purge"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

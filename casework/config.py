@@ -315,6 +315,11 @@ class Delivery(Frozen):  # how the outbox leaves the school: not policy, the sch
     in_flight_minutes: int = Field(default=15, ge=1)  # an attempt older than this with no outcome: unknown
 
 
+class DataProtection(Frozen):  # how long records of pupils who left are kept (`casework purge`)
+    # The default keeps configs written before this section loading; config.yaml states the school's own.
+    retention_years: int = Field(default=6, ge=1)
+
+
 class Config(Frozen):
     school: School
     calendar: CalendarConfig
@@ -324,6 +329,7 @@ class Config(Frozen):
     task_escalation: TaskEscalation
     letters: dict[str, Letter]
     delivery: Delivery = Delivery()
+    data_protection: DataProtection = DataProtection()
     source: str = ""
 
     @property

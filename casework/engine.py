@@ -184,9 +184,11 @@ def _calendar_items(cal: SchoolCalendar) -> list[tuple[dt.datetime, str, str, di
 
 
 def materialize_calendar(session: Session, cal: SchoolCalendar, until: dt.datetime, now: dt.datetime) -> int:
-    """Put every calendar event due by `until` on the agenda; those already there are left alone."""
+    """Put every calendar event due by `until` on the agenda; those already there are left alone. Events go on
+    in time order up to a moment, so only those after the latest one on the agenda can be missing."""
+    latest = session.scalar(select(func.max(Timer.due_at)).where(Timer.kind.in_(CALENDAR_KINDS)))
     rows = [{"key": k, "kind": kind, "due_at": due, "payload": p, "status": "pending", "created_at": now}
-            for due, k, kind, p in _calendar_items(cal) if due <= until]
+            for due, k, kind, p in _calendar_items(cal) if due <= until and (latest is None or due > latest)]
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name

@@ -107,6 +107,10 @@ class Row:
     __slots__ = ("file", "number", "values", "index", "present")
 
     def __init__(self, file: str, number: int, values: list[str], header: Header):
+        if len(values) > header.width and any(v.strip() for v in values[header.width:]):
+            # a value under no header belongs to no column: most often an unquoted comma shifted the row
+            raise InputError(f"has {len(values)} fields but the header has {header.width} (is a comma in a "
+                             "value not quoted?)", file=file, row=number)
         if len(values) < header.width:  # a short row: its missing trailing fields are empty
             values.extend([""] * (header.width - len(values)))
         values.append("")  # position -1: every column the file lacks reads as empty
