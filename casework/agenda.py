@@ -16,9 +16,11 @@ from casework.models import MarkChange, Timer
 
 def enqueue(session: Session, *, key: str, kind: str, due_at: dt.datetime, now: dt.datetime,
             case_id: int | None = None, task_id: int | None = None,
-            payload: dict[str, Any] | None = None) -> Timer | None:
-    """Add an agenda item unless one with this key exists (then nothing changes)."""
-    if session.scalar(select(Timer.id).where(Timer.key == key)) is not None:
+            payload: dict[str, Any] | None = None, fresh: bool = False) -> Timer | None:
+    """Add an agenda item unless one with this key exists (then nothing changes). `fresh`: the key names a row
+    created in this transaction (a new task's reminder), so it cannot exist yet and is not looked up."""
+    if not fresh and (any(isinstance(o, Timer) and o.key == key for o in session.new)
+                      or session.scalar(select(Timer.id).where(Timer.key == key)) is not None):
         return None
     timer = Timer(key=key, kind=kind, due_at=due_at, case_id=case_id, task_id=task_id,
                   payload=payload or {}, status="pending", created_at=now)
@@ -32,4 +34,4 @@ def enqueue_mark_change(session: Session, change: MarkChange) -> None:
     if change.id is None:
         session.flush()
     enqueue(session, key=f"mark_changed:{change.id}", kind="mark_changed", due_at=change.changed_at,
-            now=change.changed_at, payload={"change_id": change.id, "pupil_id": change.pupil_id})
+            now=change.changed_at, payload={"change_id": change.id, "pupil_id": change.pupil_id}, fresh=True)

@@ -24,9 +24,39 @@ class Main(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence prints and exits 1
+            lost = connection_lost(exc)
+            if lost:  # not a bug: one line, and the way on (each agenda item is one transaction)
+                click.echo(f"error: the database connection was lost or could not be made ({lost}); work already "
+                           "committed is kept: run the command again to resume", err=True)
+                sys.exit(1)
             traceback.print_exc()
             click.echo(f"unexpected failure: {type(exc).__name__}: {exc}", err=True)
             sys.exit(1)
+
+
+def connection_lost(exc: BaseException) -> str | None:
+    """The driver's one-line reason if `exc` (or what caused it) is the database connection going away or
+    refusing us (server restarted, backend terminated, network down), else None."""
+    from sqlalchemy.exc import DBAPIError
+
+    seen: BaseException | None = exc
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
+        if isinstance(seen, DBAPIError):
+            orig = seen.orig
+            is_pg = type(orig).__module__.startswith("psycopg")
+            if seen.connection_invalidated or (is_pg and _pg_operational(orig)):
+                first = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+                return f"{type(orig).__name__}: {first}" if first else type(orig).__name__
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _pg_operational(orig: BaseException | None) -> bool:
+    import psycopg
+
+    return isinstance(orig, psycopg.OperationalError)
 
 
 @click.group(cls=Main)

@@ -91,11 +91,13 @@ class PrintQueue:
         return str(target)
 
     def flush(self) -> list[Path]:
-        """One merged PDF per day touched, every letter queued that day, in letter order."""
+        """One merged PDF per day touched, every letter queued that day, in letter order. A day a run that
+        died before its print run left behind (letters newer than the day's PDF, or no PDF) is merged too:
+        its letters are recorded as queued for printing and would otherwise never reach the printer."""
         from notifications.pdf import merge_to_pdf
 
         out = []
-        for day in sorted(self.days):
+        for day in sorted(self.days | self._unmerged_days()):
             files = sorted((self.folder / day.isoformat()).glob("letter-*.html"))
             pdf = self.folder / f"{day.isoformat()}.pdf"
             tmp = pdf.with_suffix(".tmp")
@@ -104,6 +106,18 @@ class PrintQueue:
             out.append(pdf)
         self.days.clear()
         return out
+
+    def _unmerged_days(self) -> set[dt.date]:
+        days = set()
+        for day_dir in self.folder.glob("????-??-??"):
+            pdf = self.folder / f"{day_dir.name}.pdf"
+            newest = max((f.stat().st_mtime_ns for f in day_dir.glob("letter-*.html")), default=None)
+            if newest is not None and (not pdf.exists() or pdf.stat().st_mtime_ns < newest):
+                try:
+                    days.add(dt.date.fromisoformat(day_dir.name))
+                except ValueError:
+                    continue
+        return days
 
 
 class SmtpTransport:
