@@ -109,7 +109,7 @@ def _figures(counts: Mapping[str, Any], config: Config) -> Figures:
         not_counted=c["not_counted"], lates=c["lates"],
         attendance_pct=pct,
         absence_pct=None if pct is None else round(100 - pct, 1),  # the two always add up to 100
-        persistent_absentee=exact is not None and exact < f.persistent_absence_below,
+        persistent_absentee=f.persistent(exact),  # below the line (NAT-FIG-1: or at it)
         severe_absentee=exact is not None and exact <= f.severe_absence_at_or_below,
         band=band_for(exact, possible, config), grade=grade_for(exact, config),
         days_missed=days, lessons_missed=days * f.lessons_per_day)

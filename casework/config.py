@@ -134,22 +134,36 @@ class Stages(Frozen):  # STG
 class FirstDay(Frozen):  # FDR
     second_day_check: dt.time  # FDR-3
     reason_within: Due  # FDR-4: after the pupil is back (or visited), sessions still without a reason become O
+    # NAT-REG-2: a no-reason code still on the register this many school days after its session is a task for the
+    # office (workflows/no_reason_code.py); None (The Heys School): no such check
+    no_reason_max_school_days: int | None = Field(default=None, gt=0)
     _t = field_validator("second_day_check", mode="before")(_hhmm)
 
 
 class Absence(Frozen):  # ABS
-    illness_evidence_after_school_days: int = Field(ge=1)  # ABS-2
+    # ABS-2; None: medical evidence is not requested routinely (NAT-ABS-1), the illness workflow does nothing
+    illness_evidence_after_school_days: int | None = Field(ge=1)
     religious_notice_school_days: int = Field(ge=0)  # ABS-4
-    religious_days_per_observance: int = Field(ge=0)  # ABS-4
+    # ABS-4; None: every day set apart for the observance is R (NAT-ABS-2)
+    religious_days_per_observance: int | None = Field(ge=0)
     suspension_task_over_sessions: int = Field(ge=0)  # ABS-5
     reasons: dict[str, str]  # ABS-3/ABS-6: reason recorded by staff -> code
 
 
 class Figures(Frozen):  # DfE definitions used by the policy
     persistent_absence_below: float
+    # NAT-FIG-1: true: attendance exactly at the line is persistent absence too ("missing 10% or more")
+    persistent_absence_includes_line: bool = False
     severe_absence_at_or_below: float
     days_in_year: int
     lessons_per_day: int
+
+    def persistent(self, attendance_pct: float | None) -> bool:
+        """Whether an unrounded attendance percentage is persistent absence."""
+        if attendance_pct is None:
+            return False
+        line = self.persistent_absence_below
+        return attendance_pct < line or (self.persistent_absence_includes_line and attendance_pct == line)
 
 
 class Grade(Frozen):
@@ -162,12 +176,31 @@ class Penalty(Frozen):
     paid_within_days: int = Field(gt=0)
 
 
+class NoticeToImprove(Frozen):  # NAT-PN-2
+    improvement_period: Due  # from the decision; the framework: 3 to 6 weeks
+    not_for: list[str] = []  # codes that, reaching the threshold on their own, go straight to a notice (holiday)
+    further_sessions: int = Field(default=1, gt=0)  # unauthorised sessions in the period that lead to a notice
+
+
+class RepeatNotices(Frozen):  # NAT-PN-4
+    max_notices: int = Field(gt=0)  # per parent, per child, within `within_years`
+    within_years: int = Field(gt=0)
+    amounts: list[Penalty] = Field(min_length=1)  # a later notice's amounts (no early-payment discount)
+
+
 class PenaltyNotices(Frozen):  # PN
     referral_unauthorised_sessions: int = Field(gt=0)  # PN-1, PN-4
     count_separately: dict[str, list[str]]  # PN-1: counter name -> codes
-    warning_window_school_days: int = Field(gt=0)  # PN-2
+    # NAT-PN-1: counted over a rolling window of this many school weeks; None (PN-1): year to date
+    window_school_weeks: int | None = Field(default=None, gt=0)
+    # PN-2 "warning_window" (workflows/penalty_notice.py), or NAT-PN-2 "notice_to_improve"
+    # (workflows/penalty_notice_2024.py)
+    procedure: Literal["warning_window", "notice_to_improve"] = "warning_window"
+    warning_window_school_days: int | None = Field(default=None, gt=0)  # PN-2 (procedure warning_window)
+    notice_to_improve: NoticeToImprove | None = None  # NAT-PN-2 (procedure notice_to_improve)
     amounts: list[Penalty] = Field(min_length=1)  # PN-3
     prosecution_after_days: int = Field(gt=0)  # PN-3
+    repeat: RepeatNotices | None = None  # NAT-PN-4 (procedure notice_to_improve); None: no limit
 
 
 class Meetings(Frozen):  # MTG
@@ -205,6 +238,12 @@ class MissingEducation(Frozen):  # CME
     grounds: dict[str, str]  # CME-1: ground id -> description (Pupil Registration Regulations 2006)
 
 
+class LaReturns(Frozen):  # NAT-LA-1, NAT-LA-2 (workflows/la_return.py): tasks to notify the local authority
+    unauthorised_consecutive_school_days: int | None = Field(default=None, gt=0)  # NAT-LA-1: the 10-day return
+    illness_school_days: int | None = Field(default=None, gt=0)  # NAT-LA-2: the 15-day (health needs) return
+    illness_counted: Literal["cumulative", "consecutive"] = "cumulative"  # NAT-LA-2: cumulative includes a run
+
+
 class Recognition(Frozen):  # REW
     term_certificate_from: float
     improvement_points: float
@@ -231,6 +270,7 @@ class Policy(Frozen):
     missing_education: MissingEducation
     recognition: Recognition
     improvement: Improvement
+    la_returns: LaReturns | None = None  # NAT-LA-1/2; None (The Heys School): no returns
 
 
 class TaskKind(Frozen):
@@ -385,10 +425,8 @@ def _semantic_problems(cfg: Config) -> list[str]:
             out.append(f"policy.stages.{b}.upper: must equal {a}.lower ({ba.lower}) so bands do not gap")
     if st.stage_5.lower != 0:
         out.append("policy.stages.stage_5.lower: must be 0")
-    amounts = cfg.policy.penalty_notices.amounts
-    for i in range(1, len(amounts)):
-        if amounts[i].paid_within_days <= amounts[i - 1].paid_within_days:
-            out.append(f"policy.penalty_notices.amounts[{i}].paid_within_days: must increase")
+    out += _penalty_problems(cfg)
+    out += _optional_feature_problems(cfg)
     grades = cfg.policy.grades
     if any(grades[i].min_pct <= grades[i + 1].min_pct for i in range(len(grades) - 1)):
         out.append("policy.grades: min_pct must strictly decrease")
@@ -404,6 +442,55 @@ def _semantic_problems(cfg: Config) -> list[str]:
     for i, lid in enumerate(cfg.delivery.bulk_message_letters):
         if lid not in cfg.letters:
             out.append(f"delivery.bulk_message_letters[{i}]: unknown letter {lid!r}")
+    return out
+
+
+def _penalty_problems(cfg: Config) -> list[str]:
+    pn, out = cfg.policy.penalty_notices, []
+    where = "policy.penalty_notices"
+    schedules = [("amounts", pn.amounts)] + ([("repeat.amounts", pn.repeat.amounts)] if pn.repeat else [])
+    for name, amounts in schedules:
+        for i in range(1, len(amounts)):
+            if amounts[i].paid_within_days <= amounts[i - 1].paid_within_days:
+                out.append(f"{where}.{name}[{i}].paid_within_days: must increase")
+    if pn.procedure == "warning_window" and pn.warning_window_school_days is None:
+        out.append(f"{where}.warning_window_school_days: required by procedure warning_window")
+    if pn.procedure == "notice_to_improve" and pn.notice_to_improve is None:
+        out.append(f"{where}.notice_to_improve: required by procedure notice_to_improve")
+    if pn.procedure != "notice_to_improve":
+        for name in ("notice_to_improve", "repeat"):
+            if getattr(pn, name) is not None:
+                out.append(f"{where}.{name}: only used by procedure notice_to_improve")
+    if pn.notice_to_improve is not None:
+        for i, c in enumerate(pn.notice_to_improve.not_for):
+            if c not in cfg.policy.codes.table:
+                out.append(f"{where}.notice_to_improve.not_for[{i}]: unknown code {c!r}")
+    return out
+
+
+# What an optional feature needs from the tasks: and letters: sections, by the config key that switches it on.
+_FEATURE_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "policy.penalty_notices.procedure": (("consider_penalty_notice", "issue_penalty_notice", "consider_prosecution"),
+                                         ("notice_to_improve", "penalty_notice")),
+    "policy.first_day.no_reason_max_school_days": (("replace_no_reason_code",), ()),
+    "policy.la_returns.unauthorised_consecutive_school_days": (("la_return_unauthorised",), ()),
+    "policy.la_returns.illness_school_days": (("la_return_health",), ()),
+}
+
+
+def _optional_feature_problems(cfg: Config) -> list[str]:
+    p, out = cfg.policy, []
+    la = p.la_returns
+    on = {"policy.penalty_notices.procedure": p.penalty_notices.procedure == "notice_to_improve",
+          "policy.first_day.no_reason_max_school_days": p.first_day.no_reason_max_school_days is not None,
+          "policy.la_returns.unauthorised_consecutive_school_days":
+              la is not None and la.unauthorised_consecutive_school_days is not None,
+          "policy.la_returns.illness_school_days": la is not None and la.illness_school_days is not None}
+    for key, (kinds, letters) in _FEATURE_NEEDS.items():
+        if not on[key]:
+            continue
+        out += [f"tasks.{k}: required by {key}" for k in kinds if k not in cfg.tasks]
+        out += [f"letters.{le}: required by {key}" for le in letters if le not in cfg.letters]
     return out
 
 

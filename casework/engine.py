@@ -31,7 +31,7 @@ from casework.errors import InputError
 from casework.models import Case, Mark, MarkChange, Pupil, Timer
 from casework.uow import UnitOfWork, log
 from workflows.base import Ctx, Facts
-from workflows.registry import all_workflows, get
+from workflows.registry import active_workflows, get
 
 logger = logging.getLogger("casework.engine")
 CALENDAR_KINDS = ("register_close", "fortnight", "day_end", "week_end", "half_term_end")
@@ -205,14 +205,14 @@ def dispatch(env: Env, timer: Timer) -> None:
     p = timer.payload or {}
     if timer.kind in CALENDAR_KINDS:
         args = {k: (dt.date.fromisoformat(v) if k == "date" else v) for k, v in p.items()}
-        for wf in all_workflows().values():
+        for wf in active_workflows(env.config).values():
             listener = getattr(wf, f"on_{timer.kind}", None)
             if listener:
                 listener(env, **args)
     elif timer.kind == "mark_changed":
         change = env.session.get(MarkChange, p["change_id"])
         if change is not None:
-            for wf in all_workflows().values():
+            for wf in active_workflows(env.config).values():
                 listener = getattr(wf, "on_mark_changed", None)
                 if listener:
                     env.guarded(change.pupil_id, "mark change", lambda lis=listener: lis(env, change))

@@ -9,12 +9,12 @@ from sqlalchemy.orm import Session
 from casework.models import Case
 from casework.uow import log
 from workflows.base import Workflow
-from workflows.registry import all_workflows
+from workflows.registry import all_workflows, optional_workflows
 
 
 def migrate_live_cases(session: Session, now: dt.datetime, workflows: dict[str, Workflow] | None = None) -> int:
     moved = 0
-    for name, wf in (workflows or all_workflows()).items():
+    for name, wf in (workflows or {**all_workflows(), **optional_workflows()}).items():
         stale = session.scalars(select(Case).where(
             Case.workflow == name, Case.closed_at.is_(None), Case.workflow_version < wf.version))
         for case in stale:

@@ -9,7 +9,7 @@ from typing import Any
 
 from casework.config import ROOT, Config
 
-RULE = re.compile(r"\*\*([A-Z]+-[0-9R]+)\*\*")
+RULE = re.compile(r"\*\*([A-Z]+(?:-[A-Z]+)*-[0-9R]+)\*\*")  # REG-2, STG-R; NAT-PN-1 (a preset's own rules)
 # Rules carried out outside a workflow's transition table or the task and letter tables, by the module named.
 IMPLEMENTED_ELSEWHERE = {
     "REG-1": "casework/calendar.py (AM and PM registers)", "REG-2": "config policy.registration; casework/calendar.py",
@@ -18,6 +18,11 @@ IMPLEMENTED_ELSEWHERE = {
     "ONG-1": "casework/radar.py; notifications/radar_sheet.py", "ONG-4": "casework/radar.py",
     "REW-1": "casework/rewards.py", "REW-2": "casework/rewards.py", "REW-3": "casework/rewards.py",
     "DAT-1": "casework/chronology.py", "DAT-2": "casework/chronology.py (audit); notifications/exports.py",
+    # the national preset's rules (policies/national-2024.md) carried by config values
+    "NAT-REG-1": "config policy.registration, policy.codes; casework/policy.py check",
+    "NAT-FIG-1": "config policy.figures; casework/attendance.py (persistent, severe)",
+    "NAT-ABS-1": "config policy.absence.illness_evidence_after_school_days: null; workflows/illness.py",
+    "NAT-ABS-2": "config policy.absence.religious_days_per_observance: null; workflows/absence_requests.py",
 }
 
 
@@ -40,13 +45,14 @@ def _tests(tests_dir: Path) -> dict[str, list[str]]:
 
 
 def coverage(config: Config, policy_md: Path, tests_dir: Path | None = None) -> dict[str, dict[str, Any]]:
-    from workflows.registry import all_workflows
+    from workflows.registry import active_workflows
 
     tests = _tests(tests_dir or ROOT / "tests")
+    workflows = active_workflows(config).values()
     out: dict[str, dict[str, Any]] = {}
     for rule in rule_ids(policy_md):
         out[rule] = {
-            "transitions": sorted({f"{wf.name}.{t.trigger}" for wf in all_workflows().values() for t in wf.table
+            "transitions": sorted({f"{wf.name}.{t.trigger}" for wf in workflows for t in wf.table
                                    if t.rule == rule}),
             "tasks": sorted(k for k, t in config.tasks.items() if t.rule == rule),
             "letters": sorted(k for k, le in config.letters.items() if le.rule == rule),
@@ -93,16 +99,64 @@ def check(config: Config) -> list[Finding]:
         out.append(Finding("PN-3", "; ".join(f"{a} GBP within {d} days" for a, d in amounts),
                            "80 GBP if paid within 21 days, 160 GBP within 28 days",
                            "Education (Penalty Notices) (England) (Amendment) Regulations 2024"))
-    if pn.referral_unauthorised_sessions != 10 or "rolling" not in " ".join(pn.count_separately):
-        out.append(Finding("PN-1", f"referral at {pn.referral_unauthorised_sessions} unauthorised sessions since the "
-                           "start of the year", "the national threshold: 10 sessions of unauthorised absence within "
-                           "a rolling period of 10 school weeks", "National framework for penalty notices (2024)"))
-    out.append(Finding("PN-2", f"a warning letter and a {pn.warning_window_school_days}-school-day window",
-                       "a notice to improve (3 to 6 weeks) before a penalty notice, except for term-time holiday; "
-                       "at most 2 notices to a parent for the same child within 3 years",
-                       "National framework for penalty notices (2024)"))
-    if p.figures.persistent_absence_below == 90:
-        out.append(Finding("STG", "persistent absence is attendance below 90%",
+    if pn.referral_unauthorised_sessions != 10 or pn.window_school_weeks != 10 or len(pn.count_separately) > 1:
+        window = (f"a rolling {pn.window_school_weeks} school weeks" if pn.window_school_weeks
+                  else "the start of the year")
+        out.append(Finding("PN-1", f"referral at {pn.referral_unauthorised_sessions} unauthorised sessions since "
+                           f"{window}" + (f", counted separately ({', '.join(pn.count_separately)})"
+                                          if len(pn.count_separately) > 1 else ""),
+                           "the national threshold: 10 sessions of unauthorised absence, in any combination, "
+                           "within a rolling period of 10 school weeks",
+                           "National framework for penalty notices (2024)"))
+    if _pn2_departs(config):
+        nti = pn.notice_to_improve
+        out.append(Finding("PN-2", f"a warning letter and a {pn.warning_window_school_days}-school-day window"
+                           if nti is None else f"a notice to improve with a {_weeks(nti.improvement_period)}-week "
+                           f"improvement period (not for {', '.join(nti.not_for) or 'no code'}); "
+                           + (f"at most {pn.repeat.max_notices} notices in {pn.repeat.within_years} years"
+                              if pn.repeat else "no limit on notices"),
+                           "a notice to improve (3 to 6 weeks) before a penalty notice, except for term-time holiday; "
+                           "at most 2 notices to a parent for the same child within 3 years, the second at 160 GBP "
+                           "with no discount", "National framework for penalty notices (2024)"))
+    fd = p.first_day
+    if fd.no_reason_max_school_days is None or fd.no_reason_max_school_days > 5:
+        out.append(Finding("FDR-4", "sessions without a reason become O a set time after the pupil is back "
+                           + ("" if fd.no_reason_max_school_days is None
+                              else f"; an N is flagged after {fd.no_reason_max_school_days} school days"),
+                           "code N must be replaced once the reason is known and within 5 school days",
+                           "School Attendance (Pupil Registration) (England) Regulations 2024, code N"))
+    la = p.la_returns
+    if la is None or la.unauthorised_consecutive_school_days != 10 or la.illness_school_days != 15:
+        out.append(Finding("DAT-2", "no return to the local authority" if la is None else
+                           f"returns after {la.unauthorised_consecutive_school_days} consecutive school days of "
+                           f"unauthorised absence and {la.illness_school_days} school days of illness",
+                           "the LA must be told of pupils absent without authorisation for a continuous 10 school "
+                           "days, and of pupils who miss 15 school days (consecutive or cumulative) through illness",
+                           "Pupil Registration Regulations 2024; Arranging education for children who cannot attend "
+                           "school because of health needs (2023)"))
+    fig = p.figures
+    if fig.persistent_absence_below != 90 or not fig.persistent_absence_includes_line:
+        out.append(Finding("STG", f"persistent absence is attendance below {fig.persistent_absence_below:g}%"
+                           + (" or at it" if fig.persistent_absence_includes_line else ""),
                            "persistent absence is missing 10% or more of possible sessions (so exactly 90% counts)",
                            "DfE 'Pupil absence in schools in England' methodology"))
+    if fig.severe_absence_at_or_below != 50:
+        out.append(Finding("STG", f"severe absence is attendance at or below {fig.severe_absence_at_or_below:g}%",
+                           "severe absence is missing 50% or more of possible sessions",
+                           "DfE 'Pupil absence in schools in England' methodology"))
     return out
+
+
+def _weeks(due: Any) -> float:
+    return due.weeks + due.days / 7 + due.school_days / 5
+
+
+def _pn2_departs(config: Config) -> bool:
+    pn = config.policy.penalty_notices
+    nti, rep = pn.notice_to_improve, pn.repeat
+    if pn.procedure != "notice_to_improve" or nti is None or rep is None:
+        return True
+    holiday = config.policy.codes.holiday_unauthorised
+    repeat = [(a.amount_gbp, a.paid_within_days) for a in rep.amounts]
+    return (not 3 <= _weeks(nti.improvement_period) <= 6 or holiday not in nti.not_for
+            or (rep.max_notices, rep.within_years) != (2, 3) or repeat != [(160, 28)])

@@ -71,9 +71,12 @@ class UnitOfWork:
             self.session.add(case)
             self.session.flush()
         self._opened = set()
-        # the safeguarding flag first: the decision's own entries (its transition included) are then flagged
-        for effect in sorted(ctx.effects, key=lambda e: not (isinstance(e, SafeguardingLog) and e.on)):
-            self._apply_one(effect, ctx)
+        # New rows are written together at the next flush rather than one by one before every lookup
+        # (no autoflush): lookups below filter on the in-memory state, which is the newer one.
+        with self.session.no_autoflush:
+            # the safeguarding flag first: the decision's own entries (its transition included) are then flagged
+            for effect in sorted(ctx.effects, key=lambda e: not (isinstance(e, SafeguardingLog) and e.on)):
+                self._apply_one(effect, ctx)
         ctx.effects.clear()
         case.updated_at = ctx.now
         if case.state in _final_states(case.workflow) and case.closed_at is None:
@@ -162,11 +165,12 @@ class UnitOfWork:
                 f"{self.calendar.local(due):%a %d %b %H:%M}")
             remind = due if spec.reminder_after_due is None else self.calendar.due(due, spec.reminder_after_due)
             agenda.enqueue(self.session, key=f"task_reminder:{task.id}", kind="task_reminder",
-                           due_at=remind, now=now, case_id=case.id, task_id=task.id)
+                           due_at=remind, now=now, case_id=case.id, task_id=task.id, fresh=True)
             expires, _ = expiry(self.config, effect.kind, role)
             if expires is not None:
                 agenda.enqueue(self.session, key=f"task_expiry:{task.id}", kind="task_expiry",
-                               due_at=self.calendar.due(due, expires), now=now, case_id=case.id, task_id=task.id)
+                               due_at=self.calendar.due(due, expires), now=now, case_id=case.id, task_id=task.id,
+                                fresh=True)
             opened.append(task)
             self._opened.add(task.id)
         return opened
@@ -179,6 +183,8 @@ class UnitOfWork:
         if kinds:
             q = q.where(Task.kind.in_(kinds))
         for task in self.session.scalars(q):
+            if task.status != "open":  # done or withdrawn in this transaction, not yet written
+                continue
             task.status = "cancelled"
             task.completed_at = now
             task.note = reason
@@ -189,6 +195,8 @@ class UnitOfWork:
     def complete_tasks(self, case: Case, effect: CompleteTasks, now: dt.datetime, staff: str | None) -> None:
         q = select(Task).where(Task.case_id == case.id, Task.status == "open", Task.kind.in_(effect.kinds))
         for task in self.session.scalars(q):
+            if task.status != "open":
+                continue
             task.status, task.outcome, task.completed_at, task.completed_by = "done", effect.outcome, now, staff
             task.note = effect.note or None
             drop_task_timers(self.session, task.id)
@@ -202,7 +210,8 @@ class UnitOfWork:
         if kinds:
             q = q.where(Timer.kind.in_(kinds))
         for timer in self.session.scalars(q):
-            timer.status = "cancelled"
+            if timer.status == "pending":
+                timer.status = "cancelled"
 
     def issue_notices(self, case: Case, effect: IssuePenaltyNotices, now: dt.datetime, staff: str | None) -> None:
         from casework.models import PenaltyNotice
@@ -210,6 +219,8 @@ class UnitOfWork:
         parents = self.session.scalars(select(Contact).where(
             Contact.pupil_id == case.pupil_id, Contact.parental_responsibility.is_(True)).order_by(Contact.priority))
         for contact in parents:
+            if effect.contact_ids is not None and contact.id not in effect.contact_ids:
+                continue
             if self.session.scalar(select(PenaltyNotice.id).where(PenaltyNotice.case_id == case.id,
                                                                   PenaltyNotice.contact_id == contact.id)):
                 continue
@@ -219,7 +230,7 @@ class UnitOfWork:
             self.session.add(notice)
             self.session.flush()
             log(self.session, at=now, pupil_id=case.pupil_id, category="penalty_notice", case=case, staff=staff,
-                rule="PN-3", ref=f"penalty_notice:{notice.id}",
+                rule=effect.rule, ref=f"penalty_notice:{notice.id}",
                 summary=f"Penalty notice {notice.id} issued to {contact.name} ({effect.counter.replace('_', ' ')})")
 
     # --- letters ----------------------------------------------------------------------------------
@@ -230,6 +241,8 @@ class UnitOfWork:
         contacts = self.session.scalars(select(Contact).where(
             Contact.pupil_id == pupil.id, Contact.parental_responsibility.is_(True)).order_by(Contact.priority))
         for contact in contacts:
+            if effect.contact_ids is not None and contact.id not in effect.contact_ids:
+                continue
             key = f"{effect.template}:{pupil.id}:{effect.occasion}:{contact.id}"
             if self.session.scalar(select(Letter.id).where(Letter.key == key)) is not None:
                 continue
@@ -252,6 +265,7 @@ class UnitOfWork:
                 self.session.add(Mark(pupil_id=case.pupil_id, date=dt.date.fromisoformat(iso), session=sess,
                                       code=effect.code, reason=effect.reason, recorded_by=effect.by,
                                       recorded_at=now))
+                self.session.flush()  # a later session of this effect looks marks up
                 log(self.session, at=now, pupil_id=case.pupil_id, category="mark", case=case, staff=effect.by,
                     summary=f"{iso} {sess}: {effect.code} entered in advance ({effect.reason})")
                 continue
@@ -277,7 +291,7 @@ def deregister(session: Session, pupil: Pupil, ground: str, evidence: str, staff
         summary=f"Deleted from the register: {ground} ({evidence})")
     closed = 0
     for case in session.scalars(select(Case).where(Case.pupil_id == pupil.id, Case.closed_at.is_(None))):
-        if keep is not None and case.id == keep.id:
+        if (keep is not None and case.id == keep.id) or case.closed_at is not None:
             continue
         uow = UnitOfWork(session, None, None)  # type: ignore[arg-type] - cancelling needs no config
         uow.cancel_tasks(case, now, "pupil deleted from the register", staff)
@@ -302,7 +316,8 @@ def expiry(config: Config, kind: str, role: str) -> tuple[Any, str | None]:
 def drop_task_timers(session: Session, task_id: int) -> None:
     """A task that is done or withdrawn needs no reminder or expiry."""
     for timer in session.scalars(select(Timer).where(Timer.task_id == task_id, Timer.status == "pending")):
-        timer.status = "cancelled"
+        if timer.status == "pending":
+            timer.status = "cancelled"
 
 
 def _channel(channels: list[str], contact: Contact) -> tuple[str, str | None]:

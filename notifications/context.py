@@ -80,10 +80,12 @@ def figures_context(f: Figures, config: Config, through: dt.date) -> dict[str, A
     }
 
 
-def _penalties(config: Config, issued: dt.date) -> list[dict[str, Any]]:
-    return [{"amount": f"£{p.amount_gbp}", "days": p.paid_within_days,
-             "by": long_date(issued + dt.timedelta(days=p.paid_within_days))}
-            for p in config.policy.penalty_notices.amounts]
+def _penalties(config: Config, issued: dt.date, amounts: Any = None) -> list[dict[str, Any]]:
+    """The payment schedule: config's, or the one the workflow gave (NAT-PN-4: a second notice's, no discount)."""
+    schedule = [(int(a["amount_gbp"]), int(a["paid_within_days"])) for a in amounts] if amounts else [
+        (p.amount_gbp, p.paid_within_days) for p in config.policy.penalty_notices.amounts]
+    return [{"amount": f"£{gbp}", "days": days, "by": long_date(issued + dt.timedelta(days=days))}
+            for gbp, days in schedule]
 
 
 def build_context(facts: Facts, config: Config, calendar: SchoolCalendar) -> dict[str, Any]:
@@ -158,21 +160,44 @@ def _medical(f: Facts, config: Config, cal: SchoolCalendar) -> dict[str, Any]:
     due = cal.due(cal.at(f.created, dt.time(12)), config.tasks["request_medical_evidence"].due)
     days = f.extra.get("days") or config.policy.absence.illness_evidence_after_school_days
     since = dt.date.fromisoformat(f.extra["from"]) if f.extra.get("from") else f.created
-    return {"illness_days": int(days), "since": long_date(since),
+    return {"illness_days": int(days or 0), "since": long_date(since),
             "evidence_by": long_date(cal.local_date(due))}
 
 
 def _penalty(f: Facts, config: Config, cal: SchoolCalendar) -> dict[str, Any]:
-    """PN-2/PN-3: the penalty-notice workflow gives the window's last day and the day of issue."""
+    """PN-2/PN-3: the penalty-notice workflow gives the window's last day and the day of issue (NAT-PN-2..4: why
+    the notice is issued, and its payment schedule)."""
     pn = config.policy.penalty_notices
-    window = pn.warning_window_school_days
+    window = pn.warning_window_school_days or 0
     ends = (dt.date.fromisoformat(f.extra["window_to"]) if f.extra.get("window_to")
             else cal.add_school_days(f.created, window))
     issued = dt.date.fromisoformat(f.extra["issued_on"]) if f.extra.get("issued_on") else f.created
     return {"unauthorised": int(f.extra.get("unauthorised", f.figures.unauthorised)),
             "threshold": pn.referral_unauthorised_sessions, "window_days": window,
             "window_ends": long_date(ends),
-            "issued": long_date(issued), "penalties": _penalties(config, issued),
+            "issued": long_date(issued), "penalties": _penalties(config, issued, f.extra.get("amounts")),
+            "prosecution_after_days": pn.prosecution_after_days,
+            "because": str(f.extra.get("because") or "had further unauthorised absence after our warning letter"),
+            "repeat": bool(f.extra.get("repeat")),
+            "repeat_years": pn.repeat.within_years if pn.repeat else 0}
+
+
+def _improve(f: Facts, config: Config, cal: SchoolCalendar) -> dict[str, Any]:
+    """NAT-PN-2: the notice to improve: the sessions that met the threshold, the improvement period, what then."""
+    pn = config.policy.penalty_notices
+    nti = pn.notice_to_improve
+    period = cal.due(cal.at(f.created, dt.time(12)), nti.improvement_period) if nti else None
+    start = (dt.date.fromisoformat(f.extra["improve_from"]) if f.extra.get("improve_from")
+             else cal.add_school_days(f.created, 1))
+    end = (dt.date.fromisoformat(f.extra["improve_to"]) if f.extra.get("improve_to")
+           else cal.local_date(period) if period else f.created)
+    counted = dt.date.fromisoformat(f.extra["counted_from"]) if f.extra.get("counted_from") else None
+    return {"sessions": int(f.extra.get("sessions", f.figures.unauthorised)),
+            "threshold": pn.referral_unauthorised_sessions, "window_weeks": pn.window_school_weeks or 0,
+            "counted_from": long_date(counted) if counted else "the start of the school year",
+            "from": long_date(start), "to": long_date(end),
+            "further_sessions": nti.further_sessions if nti else 1,
+            "penalties": _penalties(config, end, f.extra.get("amounts")),
             "prosecution_after_days": pn.prosecution_after_days}
 
 
@@ -188,4 +213,5 @@ DETAILS: dict[str, Details] = {
     "congratulations_100": _recognition, "punctuality_parentmail": _punctuality,
     "punctuality_letter": _punctuality, "punctuality_congratulations": _punctuality,
     "medical_evidence_request": _medical, "pn_warning": _penalty, "penalty_notice": _penalty,
+    "notice_to_improve": _improve,
 }

@@ -42,11 +42,12 @@ def ask(ctx: Ctx) -> Iterable[Effect]:
 
 
 def _codes(ctx: Ctx) -> list[tuple[str, str]]:
-    """(day, code) the approval enters: religious, the first N days R and the rest O; leave, C."""
+    """(day, code) the approval enters: religious, the first N days R and the rest O (no limit configured: every
+    day R, NAT-ABS-2); leave, C."""
     codes, d = ctx.config.policy.codes, ctx.case.data
     if d["kind"] == "religious":
         n = ctx.config.policy.absence.religious_days_per_observance
-        return [(day, codes.religious_observance if i < n else codes.unauthorised_other)
+        return [(day, codes.religious_observance if n is None or i < n else codes.unauthorised_other)
                 for i, day in enumerate(d["days"])]
     return [(day, codes.exceptional) for day in d["days"]]
 

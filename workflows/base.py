@@ -62,6 +62,7 @@ class SendLetter:
     template: str
     occasion: str  # with the template and recipient, the letter's natural key: never sent twice
     context: dict[str, Any] = field(default_factory=dict)
+    contact_ids: tuple[int, ...] | None = None  # only these parents (NAT-PN-4); None: every one with PR
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,8 @@ class IssuePenaltyNotices:
     """PN-3: one notice per parent with parental responsibility for this child, into the ledger."""
 
     counter: str
+    contact_ids: tuple[int, ...] | None = None  # only these parents (NAT-PN-4); None: every one with PR
+    rule: str = "PN-3"
 
 
 Effect = (OpenTask | CancelTasks | CompleteTasks | Deregister | IssuePenaltyNotices | SetTimer | CancelTimers

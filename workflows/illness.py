@@ -90,6 +90,8 @@ class Illness(Workflow):
 
     def on_day_end(self, env: Env, date: dt.date) -> None:
         need = env.config.policy.absence.illness_evidence_after_school_days
+        if need is None:  # NAT-ABS-1: medical evidence is not requested routinely
+            return
         runs = consecutive_days_for_all(env.session, env.calendar, date, [env.config.policy.codes.illness], need)
         if not runs:
             return

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, select
 
+from casework.attendance import WEEKDAYS, window_start
 from casework.models import Case, Mark, PenaltyNotice
 from workflows.base import (
     Ctx,
@@ -114,6 +115,14 @@ def some_unpaid(ctx: Ctx) -> bool:
     return bool(ctx.facts["unpaid"])
 
 
+def count_from(env: Env, date: dt.date) -> dt.date:
+    """The first day counted: the start of the year (PN-1), or of the rolling window of school weeks when
+    config sets one (NAT-PN-1). The calendar holds one school year, so a window never reaches the last."""
+    weeks = env.config.policy.penalty_notices.window_school_weeks
+    start = window_start(env.calendar, date, weeks * WEEKDAYS) if weeks else None
+    return start or env.calendar.first_day
+
+
 class PenaltyNoticeWorkflow(Workflow):
     name = "penalty_notice"
     version = 1
@@ -155,9 +164,10 @@ class PenaltyNoticeWorkflow(Workflow):
         on_roll = env.on_roll
         existing = set(env.session.execute(select(Case.pupil_id, Case.key).where(Case.workflow == self.name)).all())
         year = env.calendar.first_day
+        since = count_from(env, date)
         for counter, codes in pn.count_separately.items():  # PN-1, PN-4: each counter on its own
             rows = env.session.execute(select(Mark.pupil_id, func.count()).where(
-                Mark.date >= year, Mark.date <= date, Mark.code.in_(codes)).group_by(Mark.pupil_id)
+                Mark.date >= since, Mark.date <= date, Mark.code.in_(codes)).group_by(Mark.pupil_id)
                 .having(func.count() >= pn.referral_unauthorised_sessions))
             for pid, n in sorted(rows.all()):
                 key = f"{pid}:{counter}:{year.isoformat()}"
