@@ -565,6 +565,14 @@ def default_config_path() -> Path:
 
 def load_config(path: str | Path | None = None) -> Config:
     path = Path(path or os.environ.get("CASEWORK_CONFIG") or default_config_path())
+    return parse_config(_read_tree(path, ()), str(path))
+
+
+def _read_tree(path: Path, chain: tuple[Path, ...]) -> Any:
+    """The file's YAML, laid over the file its `extends:` names (a path relative to it, or `default` for the
+    packaged config.yaml): mappings merge key by key, anything else in the overlay (a list, a value, null)
+    replaces, and so does a mapping tagged `!replace`. A preset such as policies/national-2024.yaml is then
+    only what differs from the school's file."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -572,12 +580,48 @@ def load_config(path: str | Path | None = None) -> Config:
     except UnicodeDecodeError:
         raise ConfigError(str(path), ["(file): not UTF-8 text"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader with one tag added
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         raise ConfigError(str(path), [f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
-    return parse_config(data, str(path))
+    if not isinstance(data, dict) or "extends" not in data:
+        return data
+    base_name = data.pop("extends")
+    if not isinstance(base_name, str) or not base_name.strip():
+        raise ConfigError(str(path), ["extends: must be a file path (relative to this file) or 'default'"])
+    base = ROOT / "config.yaml" if base_name == "default" else (path.parent / base_name)
+    if base.resolve() in {p.resolve() for p in (*chain, path)}:
+        raise ConfigError(str(path), [f"extends: {base_name} is already being read (a loop of extends)"])
+    if not base.is_file():
+        raise ConfigError(str(path), [f"extends: {base} is not a file"])
+    parent = _read_tree(base, (*chain, path))
+    if not isinstance(parent, dict):
+        raise ConfigError(str(base), ["(top): must be a mapping"])
+    return merge_overlay(parent, data)
+
+
+class Replace(dict):  # type: ignore[type-arg]
+    """A mapping tagged `!replace` in an overlay: it replaces the base's mapping instead of merging into it."""
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_constructor("!replace", lambda loader, node: Replace(loader.construct_mapping(node, deep=True)))
+
+
+def merge_overlay(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, Replace):
+            out[key] = dict(copy.deepcopy(value))
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_overlay(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def resource_dir(name: str) -> Path:

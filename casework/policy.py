@@ -100,9 +100,9 @@ def check(config: Config) -> list[Finding]:
                            "80 GBP if paid within 21 days, 160 GBP within 28 days",
                            "Education (Penalty Notices) (England) (Amendment) Regulations 2024"))
     if pn.referral_unauthorised_sessions != 10 or pn.window_school_weeks != 10 or len(pn.count_separately) > 1:
-        window = (f"a rolling {pn.window_school_weeks} school weeks" if pn.window_school_weeks
-                  else "the start of the year")
-        out.append(Finding("PN-1", f"referral at {pn.referral_unauthorised_sessions} unauthorised sessions since "
+        window = (f"within a rolling {pn.window_school_weeks} school weeks" if pn.window_school_weeks
+                  else "since the start of the year")
+        out.append(Finding("PN-1", f"referral at {pn.referral_unauthorised_sessions} unauthorised sessions "
                            f"{window}" + (f", counted separately ({', '.join(pn.count_separately)})"
                                           if len(pn.count_separately) > 1 else ""),
                            "the national threshold: 10 sessions of unauthorised absence, in any combination, "

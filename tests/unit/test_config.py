@@ -109,3 +109,55 @@ def test_cli_init_with_a_bad_config_exits_2_listing_the_problems(data: dict[str,
     assert "policy.stages.stage_3.lower: must be below stage_2.lower" in result.output
     assert "tasks.second_call.role: unknown role 'janitor'" in result.output
     assert not db.exists()  # the config is checked before the database is touched
+
+
+# --- presets: `extends` (policies/national-2024.yaml is an overlay of the school's config.yaml) ----------
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_extends_merges_mappings_and_replaces_values_and_lists(tmp_path: Path) -> None:
+    base = load_config(ROOT / "config.yaml")
+    f = _write(tmp_path / "p.yaml", f"extends: {ROOT / 'config.yaml'}\n"
+               "policy:\n  meetings: {rearrange_within_days: 5}\n  punctuality: {parentmail_at_lates: [4]}\n")
+    cfg = load_config(f)
+    assert cfg.policy.meetings.rearrange_within_days == 5  # MTG-2 replaced ...
+    assert cfg.policy.meetings.missed_before_referral == base.policy.meetings.missed_before_referral  # ... MTG-3 kept
+    assert cfg.policy.punctuality.parentmail_at_lates == [4]  # a list replaces, never appends
+    assert cfg.policy.stages == base.policy.stages and cfg.tasks == base.tasks
+
+
+def test_extends_replace_tag_replaces_a_whole_mapping(tmp_path: Path) -> None:
+    f = _write(tmp_path / "p.yaml", "extends: default\npolicy:\n  penalty_notices:\n"
+               "    count_separately: !replace {all_unauthorised: [G, N, O, U]}\n")
+    assert list(load_config(f).policy.penalty_notices.count_separately) == ["all_unauthorised"]
+    merged = _write(tmp_path / "m.yaml", "extends: default\npolicy:\n  penalty_notices:\n"
+                    "    count_separately: {all_unauthorised: [G, N, O, U]}\n")
+    assert len(load_config(merged).policy.penalty_notices.count_separately) == 3  # without the tag: merged
+
+
+def test_extends_a_loop_a_missing_base_and_a_bad_value_are_clear_errors(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    _write(a, "extends: b.yaml\n")
+    _write(b, "extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="loop of extends"):
+        load_config(a)
+    with pytest.raises(ConfigError, match="is not a file"):
+        load_config(_write(tmp_path / "c.yaml", "extends: nowhere.yaml\n"))
+    bad = _write(tmp_path / "d.yaml", "extends: default\npolicy:\n  meetings: {rearrange_within_days: seven}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    assert any(p.startswith("policy.meetings.rearrange_within_days:") for p in err.value.problems)
+
+
+def test_the_national_preset_is_a_valid_overlay_and_policy_check_names_the_heys_departures(tmp_path: Path) -> None:
+    runner = CliRunner()
+    national = runner.invoke(main, ["policy", "check", "--config", str(ROOT / "policies" / "national-2024.yaml")])
+    assert national.exit_code == 0 and national.output.strip().endswith("0 difference(s) from the national framework")
+    heys = runner.invoke(main, ["--config", str(ROOT / "config.yaml"), "policy", "check", "--json"])
+    rules = {f["rule"]: f["policy"] for f in yaml.safe_load(heys.output)}
+    assert "85 minutes" in rules["REG-2"]  # AM register open 08:35-10:00
+    assert {"ABS-2", "ABS-4", "PN-1", "PN-2", "PN-3"} <= rules.keys()
+    missing = runner.invoke(main, ["policy", "check", "--config", str(tmp_path / "none.yaml")])
+    assert missing.exit_code == 2 and "cannot read" in missing.output
