@@ -270,3 +270,31 @@ def test_casework_audit_lists_entries_read_only_and_staff_set_password_from_stdi
     assert '"action": "refused"' in listed.output and school.staff["form_tutor"] in listed.output
     by_staff = runner.invoke(main, [*base, "audit", "--staff", sid])
     assert "password_set" in by_staff.output and "invite" in by_staff.output
+
+
+def test_a_session_expires_after_its_hours_and_the_api_token_with_it(school: School) -> None:
+    client = school.client("office")
+    api = school.client()
+    assert client.get("/").status_code == 200 and api.get("/api/tasks", headers=school.bearer("office")).is_success
+    school.clock.now += dt.timedelta(hours=FAST.session_hours, seconds=1)
+    assert client.get("/").status_code == 303  # back to the sign-in page
+    assert api.get("/api/tasks", headers=school.bearer("office")).status_code == 401
+
+
+def test_the_audit_log_cannot_be_changed_through_any_route_or_command(school: School) -> None:
+    """The audit is written only by the server itself: no route takes anything but GET under /audit or
+    /api/audit, and no command but `casework audit` (which only lists) touches it."""
+    from casework.web import create_app
+
+    web = create_app(school.app, clock=school.clock, settings=FAST)
+    writes = [(r.path, sorted(r.methods - {"GET", "HEAD"})) for r in web.routes
+              if "audit" in getattr(r, "path", "") and set(getattr(r, "methods", set())) - {"GET", "HEAD"}]
+    assert writes == []
+    commands = {name for name, cmd in main.commands.items()}
+    assert "audit" in commands and not isinstance(main.commands["audit"], type(main))  # one listing, no subcommands
+    before = len(_audit(school.app))
+    runner = CliRunner()
+    base = ["--db", school.app.url, "--config", school.app.config.source or "config.yaml"]
+    for args in (["audit", "--delete"], ["audit", "--edit", "1"], ["audit", "purge"]):
+        assert runner.invoke(main, [*base, *args]).exit_code == 2
+    assert len(_audit(school.app)) == before
