@@ -59,9 +59,8 @@ def demo_accounts(app: App) -> list[Staff]:
 
     with app.sessions() as s:
         staff = list(s.scalars(select(Staff).order_by(Staff.staff_id)))
-    for st in staff:
-        if st.password_hash is None:
-            auth.set_password(app, st.staff_id, DEMO_PASSWORD, WebSettings(), dt.datetime.now(dt.UTC))
+    auth.set_shared_password(app, [st.staff_id for st in staff if st.password_hash is None], DEMO_PASSWORD,
+                             WebSettings(), dt.datetime.now(dt.UTC))
     return [next(st for st in staff if role in st.roles) for role in SHOWN_ROLES
             if any(role in st.roles for st in staff)]
 

@@ -15,12 +15,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from casework import engine, tasks
+from casework import engine, meetings, tasks
 from casework.attendance import figures_for_all
 from casework.context import App
 from casework.errors import InputError
 from casework.imports import KINDS, run_import
-from casework.models import Case, Letter, PenaltyNotice, Staff, Task
+from casework.models import Case, Letter, PenaltyNotice, Pupil, Staff, Task
 from casework.synthetic import generate_school, write_csvs
 from workflows.registry import outcomes_for
 
@@ -53,6 +53,10 @@ OUTCOMES: dict[str, list[tuple[str, float, str | None]]] = {
     "cw_meeting": [("held", 0.8, None), ("missed", 0.2, None)],
 }
 NEEDS_NOTE = {"decide_leave_request.approved", "approve_pn_referral.declined"}
+# Meetings (MTG): arranged this many school days after the task is acted on, at this time, and how they go.
+MEETING_AFTER_SCHOOL_DAYS, MEETING_TIME = 3, dt.time(15, 30)
+MEETING_OUTCOMES = [("held", 0.7), ("cancelled_by_parent", 0.2), ("no_show", 0.1)]
+ARRANGES = {"parent_meeting.arranged", "cw_meeting.arranged", "rearrange_meeting.rearranged"}
 
 
 @dataclass
@@ -77,6 +81,7 @@ class Staffroom:
     def __init__(self, app: App, seed: int):
         self.app, self.rng = app, random.Random(f"{seed}/staff")
         self.plans: dict[int, tuple[dt.date, str, str | None] | None] = {}
+        self.meetings: dict[int, tuple[dt.datetime, str, str | None]] = {}  # arranged: when, how it goes, who
         with app.sessions() as s:
             self.by_role: dict[str, str] = {}
             for st in s.scalars(select(Staff).order_by(Staff.staff_id)):
@@ -100,11 +105,13 @@ class Staffroom:
         return max(when, cal.local_date(task.created_at)), outcome, extra
 
     def act(self, day: dt.date, at: dt.datetime) -> Counter[str]:
-        """Complete every open task whose planned day has come. Returns what happened."""
+        """Complete every open task whose planned day has come, arranging a meeting where the task asks for one,
+        and record the meetings whose time has come. Returns what happened."""
         done: Counter[str] = Counter()
         with self.app.sessions() as s:
-            open_tasks = list(s.scalars(select(Task).where(Task.status == "open").order_by(Task.id)))
-        for task in open_tasks:
+            open_tasks = list(s.execute(select(Task, Pupil.upn).join(Pupil, Pupil.id == Task.pupil_id)
+                                        .where(Task.status == "open").order_by(Task.id)).all())
+        for task, upn in open_tasks:
             plan = self.plan(task)
             if plan is None or plan[0] > day or task.created_at > at:
                 continue
@@ -114,11 +121,32 @@ class Staffroom:
             reason = extra if task.kind in ("first_day_call", "second_call", "home_visit") else None
             note = extra if reason is None else None
             try:
-                tasks.complete(self.app, task.id, outcome, reason=reason, note=note, by=by, at=at)
+                if f"{task.kind}.{outcome}" in ARRANGES:
+                    self._arrange(task, upn, day, by, at)
+                else:
+                    tasks.complete(self.app, task.id, outcome, reason=reason, note=note, by=by, at=at)
                 done[outcome] += 1
             except InputError:  # the case moved on meanwhile (e.g. the pupil arrived): nothing to do
                 done["skipped"] += 1
+        self._hold_meetings(at, done)
         return done
+
+    def _arrange(self, task: Task, upn: str, day: dt.date, by: str | None, at: dt.datetime) -> None:
+        cal = self.app.calendar
+        when = cal.at(cal.add_school_days(day, MEETING_AFTER_SCHOOL_DAYS), MEETING_TIME)
+        again = task.kind == "rearrange_meeting"
+        case = meetings.arrange(self.app, upn=None if again else upn, meeting_id=task.case_id if again else None,
+                                when=when, attendees=["parent", task.role.replace("_", " ")],
+                                purpose=task.title, by=by, now=at)
+        outcome = self.rng.choices([o for o, _ in MEETING_OUTCOMES], weights=[w for _, w in MEETING_OUTCOMES])[0]
+        self.meetings[case.id] = (when, outcome, by)
+
+    def _hold_meetings(self, at: dt.datetime, done: Counter[str]) -> None:
+        for meeting_id, (when, outcome, by) in sorted(self.meetings.items()):
+            if when <= at:
+                del self.meetings[meeting_id]
+                meetings.record(self.app, meeting_id, outcome, note=None, by=by, at=at)
+                done[f"meeting {outcome}"] += 1
 
 
 def _report(app: App, name: str, start: dt.datetime, end: dt.datetime, last_day: dt.date) -> HalfTermReport:

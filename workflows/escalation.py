@@ -32,6 +32,7 @@ from workflows.base import (
     Workflow,
     improved,
 )
+from workflows.meetings import meeting_needed
 
 if TYPE_CHECKING:
     from casework.engine import Env
@@ -205,6 +206,9 @@ class Escalation(Workflow):
     ]
 
     # --- listeners and facts ---------------------------------------------------------------------
+    def refusal(self, trigger: str, ctx: Ctx) -> str | None:
+        return meeting_needed(trigger, ctx)
+
     def facts(self, env: Env, case: Case) -> dict[str, Any]:
         started = case.data.get("started")
 

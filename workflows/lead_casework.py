@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from casework.models import Case
 from workflows.base import Ctx, Effect, Log, OpenTask, SetData, SetTimer, T, Workflow, improved
+from workflows.meetings import meeting_needed
 
 if TYPE_CHECKING:
     from casework.engine import Env
@@ -128,7 +129,7 @@ class LeadCasework(Workflow):
     outcomes = {
         "cw_pre_referral_meeting": ("held_with_consent", "held_without_consent", "missed"),
         "cw_review": ("reviewed",),
-        "cw_meeting": ("arranged", "held", "missed"),
+        "cw_meeting": ("arranged",),  # by arranging the meeting (MTG): held or missed is the meeting's outcome
         "parenting_contract": ("agreed", "refused"),
         "cw_contract_review": ("reviewed",),
         "attendance_review_meeting": ("court_papers", "continue", "close"),
@@ -144,8 +145,6 @@ class LeadCasework(Workflow):
         T("cw_review.reviewed", S.reviewing, S.phased, "CW-2", _not_improved, start_phase),
         T("cw_review.reviewed", S.phased, "=", "CW-2", _not_improved, _log("CW-2", "Review: not improved yet")),
         T("cw_meeting_due", S.phased, "=", "CW-2", effects=meeting_due),
-        *[T(f"cw_meeting.{o}", [S.phased, S.review_meeting, S.court], "=", "CW-2",
-            effects=_log("CW-2", f"Casework meeting {o}")) for o in ("arranged", "held", "missed")],
         T("parenting_contract.agreed", [S.phased, S.review_meeting], "=", "CW-3", effects=contract_agreed),
         T("parenting_contract.refused", [S.phased, S.review_meeting], "=", "CW-3",
           effects=_log("CW-3", "Parenting contract refused")),
@@ -161,6 +160,9 @@ class LeadCasework(Workflow):
         T("prepare_court_papers.prepared", S.court, S.referred_to_court, "CW-4",
           effects=_log("CW-4", "Court papers prepared and sent to the local authority")),
     ]
+
+    def refusal(self, trigger: str, ctx: Ctx) -> str | None:
+        return meeting_needed(trigger, ctx)
 
     def facts(self, env: Env, case: Case) -> dict[str, Any]:
         since = case.data.get("since")

@@ -8,6 +8,23 @@ from enum import Enum
 
 from workflows.base import CompleteTasks, Ctx, Effect, Log, OpenTask, SendLetter, SetData, T, Workflow
 
+# Task outcomes that stand for a meeting with a date: staff give them by arranging the meeting (the Meetings
+# page, `casework meeting arrange`), which completes the task; done from the inbox they would leave no meeting
+# to hold, cancel or miss (MTG-1..3), so the inbox refuses them and says how.
+NEEDS_A_MEETING = ("parent_meeting.arranged", "cw_meeting.arranged", "rearrange_meeting.rearranged")
+
+
+def meeting_needed(trigger: str, ctx: Ctx) -> str | None:
+    if trigger == "rearrange_meeting.rearranged":
+        return (f"give the new date: rearrange meeting {ctx.case.id} on the Meetings page or with `casework meeting "
+                f"arrange --meeting {ctx.case.id} --at YYYY-MM-DDTHH:MM` (MTG-2); that completes this task and "
+                "confirms the date by letter")
+    if trigger in NEEDS_A_MEETING:
+        return (f"arrange the meeting with its date on the Meetings page or with `casework meeting arrange --pupil "
+                f"{ctx.pupil.upn} --at YYYY-MM-DDTHH:MM` (MTG-1); that completes this task, and the meeting's "
+                "outcome is recorded with `casework meeting record`")
+    return None
+
 
 class S(str, Enum):
     new = "new"
@@ -88,3 +105,6 @@ class Meeting(Workflow):
           for how in ("cancelled_by_parent", "no_show")],
         T("arrange", S.rearranging, S.arranged, "MTG-2", effects=rearranged),
     ]
+
+    def refusal(self, trigger: str, ctx: Ctx) -> str | None:
+        return meeting_needed(trigger, ctx)

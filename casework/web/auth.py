@@ -63,9 +63,10 @@ def check_password(settings: WebSettings, password: str) -> None:
         raise InputError("a password has at most 256 characters and no NUL character")
 
 
-def _store(s: Session, staff: Staff, password: str, settings: WebSettings, at: dt.datetime, how: str) -> None:
+def _store(s: Session, staff: Staff, password: str, settings: WebSettings, at: dt.datetime, how: str,
+           hashed: str | None = None) -> None:
     check_password(settings, password)
-    staff.password_hash = hasher(settings).hash(password)
+    staff.password_hash = hashed or hasher(settings).hash(password)
     staff.failed_sign_ins, staff.locked_until = 0, None
     s.execute(delete(WebSession).where(WebSession.staff_id == staff.id))  # a new password ends old sessions
     audit(s, at=at, staff=staff.staff_id, action="password_set", pupil_id=None, detail=how)
@@ -74,6 +75,19 @@ def _store(s: Session, staff: Staff, password: str, settings: WebSettings, at: d
 def set_password(app: App, staff_id: str, password: str, settings: WebSettings, at: dt.datetime) -> None:
     with app.sessions.begin() as s:
         _store(s, _staff(s, staff_id), password, settings, at, "set by an administrator")
+
+
+def set_shared_password(app: App, staff_ids: list[str], password: str, settings: WebSettings,
+                        at: dt.datetime) -> None:
+    """One password for several accounts (the demo's): argon2 runs once and the accounts share its salted hash,
+    which is what each would verify against anyway; one transaction for all."""
+    if not staff_ids:
+        return
+    check_password(settings, password)
+    hashed = hasher(settings).hash(password)
+    with app.sessions.begin() as s:
+        for staff_id in staff_ids:
+            _store(s, _staff(s, staff_id), password, settings, at, "demo account", hashed)
 
 
 # --- one-time set-password links ---------------------------------------------------------------------

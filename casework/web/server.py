@@ -21,6 +21,7 @@ logger = logging.getLogger("casework.web")
 
 def serve_web(app: App, *, host: str, port: int, heartbeat_seconds: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("transitions").setLevel(logging.WARNING)  # a line per state change would drown the log
     with engine.single_worker(app):
         pass  # refuse early if another worker holds the SQLite file
     web = create_app(app)

@@ -172,3 +172,52 @@ def test_pun_u_mark_counts_as_late_and_unauthorised(app: App, school, config) ->
 
     f = figures_from_codes(["U", "/", "L", "\\"], config)
     assert (f.lates, f.unauthorised, f.present) == (2, 1, 3)
+
+
+# --- MTG: a meeting is arranged with its date, never ticked off in the inbox ------------------------------
+def _stage3_pupil(app: App) -> Pupil:
+    pupil = add_pupil(app)
+    fill(app, pupil, app.calendar.days[:12], absent={11: "O"})  # 22 of 24 sessions: 91.7%, stage 3
+    engine.run(app, at(app, 11, "18:00"))
+    return pupil
+
+
+def test_mtg1_the_inbox_refuses_arranged_without_a_meeting_and_says_how(app: App, school) -> None:
+    pupil = _stage3_pupil(app)
+    [task] = open_tasks(app, pupil, "parent_meeting")
+    with pytest.raises(InputError, match=f"casework meeting arrange --pupil {pupil.upn}"):
+        tasks.complete(app, task.id, "arranged", by=school["pastoral_manager"], at=at(app, 12, "09:00"))
+    assert [t.id for t in open_tasks(app, pupil, "parent_meeting")] == [task.id]  # nothing changed
+    with app.sessions() as s:
+        assert s.scalars(select(Case).where(Case.workflow == "meeting")).all() == []
+
+
+def test_mtg2_the_inbox_refuses_rearranged_without_the_new_date(app: App, school) -> None:
+    pupil = add_pupil(app)
+    pm = school["pastoral_manager"]
+    m = meetings.arrange(app, upn=pupil.upn, when=at(app, 5, "15:30"), attendees=["parent"], purpose="stage 3",
+                         by=pm, now=at(app, 2, "10:00"))
+    meetings.record(app, m.id, "cancelled_by_parent", note=None, by=pm, at=at(app, 5, "09:00"))
+    [task] = open_tasks(app, pupil, "rearrange_meeting")
+    with pytest.raises(InputError, match=f"--meeting {m.id}"):
+        tasks.complete(app, task.id, "rearranged", by=pm, at=at(app, 6, "09:00"))
+    assert letters(app, pupil, "meeting_confirmation") == []
+    tasks.complete(app, task.id, "could_not_reach", by=pm, at=at(app, 6, "09:05"))  # the other outcome stands
+
+
+def test_mtg1_simulated_staff_arrange_a_real_meeting_and_record_how_it_went(app: App, school) -> None:
+    from casework.simulate import MEETING_AFTER_SCHOOL_DAYS, MEETING_TIME, Staffroom
+
+    pupil = _stage3_pupil(app)
+    [task] = open_tasks(app, pupil, "parent_meeting")
+    staff = Staffroom(app, seed=1)
+    staff.plans[task.id] = (app.calendar.days[12], "arranged", None)
+    staff.act(app.calendar.days[12], at(app, 12, "10:30"))
+    with app.sessions() as s:
+        (meeting,) = s.scalars(select(Case).where(Case.workflow == "meeting", Case.pupil_id == pupil.id)).all()
+        assert (s.get(Task, task.id).status, meeting.state) == ("done", "arranged")
+    held_at = app.calendar.at(app.calendar.days[12 + MEETING_AFTER_SCHOOL_DAYS], MEETING_TIME)
+    staff.act(app.calendar.days[12 + MEETING_AFTER_SCHOOL_DAYS], held_at)
+    with app.sessions() as s:
+        assert s.get(Case, meeting.id).state in ("held", "rearranging")  # its outcome is recorded on the day
+    assert staff.meetings == {}
