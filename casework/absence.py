@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from casework.context import App
 from casework.errors import InputError
-from casework.models import Case, Pupil, Staff
+from casework.models import Case, Mark, Pupil, Staff
 
 HEADTEACHER = "headteacher"  # ABS-1: the only role that authorises
 
@@ -58,10 +58,31 @@ def record_reason(app: App, upn: str, start: dt.date, end: dt.date, sessions: tu
     with app.sessions.begin() as s:
         pupil, staff = _pupil(s, upn), _staff(s, by)
         slots = [[d.isoformat(), sess] for d in school_days(app, start, end) for sess in sessions]
+        _absent_sessions_only(app, s, pupil, slots, reason)
         data = {"reason": reason, "code": reasons[reason], "sessions": slots}
         is_head = staff is not None and HEADTEACHER in staff.roles
         case = _open(app, s, "authorisation", pupil, data, {"by_headteacher": is_head}, by, at)
         return case
+
+
+def _absent_sessions_only(app: App, s, pupil: Pupil, slots: list[list[str]], reason: str) -> None:  # type: ignore[no-untyped-def]
+    """A reason explains an absence: a session the pupil attended (or was not expected at) keeps its mark,
+    except for REG-4 (present on site but truanting from lessons) and REG-2's U (arrived after the register
+    closed): config policy.absence.reasons_on_attended_sessions. A session with no mark yet (a reason given in
+    advance) is fine."""
+    codes = app.config.policy.codes
+    if reason in app.config.policy.absence.reasons_on_attended_sessions:
+        return
+    days = sorted({dt.date.fromisoformat(d) for d, _ in slots})
+    marks = {(m.date.isoformat(), m.session): m.code for m in s.scalars(select(Mark).where(
+        Mark.pupil_id == pupil.id, Mark.date >= days[0], Mark.date <= days[-1]))}
+    for day, sess in slots:
+        current = marks.get((day, sess))
+        if current is not None and codes.table[current].category not in ("authorised", "unauthorised"):
+            raise InputError(f"{pupil.name} ({pupil.upn}) is marked {current!r} "
+                             f"({codes.table[current].description.lower()}) on {day} {sess}: a reason for absence "
+                             "can only be recorded for a session the pupil missed (give --date/--session for the "
+                             "absent sessions only)", column="--date")
 
 
 def record_evidence(app: App, upn: str, note: str, by: str | None, at: dt.datetime) -> Case:

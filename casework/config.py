@@ -148,6 +148,9 @@ class Absence(Frozen):  # ABS
     religious_days_per_observance: int | None = Field(ge=0)
     suspension_task_over_sessions: int = Field(ge=0)  # ABS-5
     reasons: dict[str, str]  # ABS-3/ABS-6: reason recorded by staff -> code
+    # REG-4, REG-2: the reasons that may be recorded for a session the pupil attended (truancy from lessons,
+    # arriving after the register closed); every other reason explains an absence only
+    reasons_on_attended_sessions: list[str] = []
 
 
 class Figures(Frozen):  # DfE definitions used by the policy
@@ -425,6 +428,9 @@ def _semantic_problems(cfg: Config) -> list[str]:
             out.append(f"policy.stages.{b}.upper: must equal {a}.lower ({ba.lower}) so bands do not gap")
     if st.stage_5.lower != 0:
         out.append("policy.stages.stage_5.lower: must be 0")
+    for i, r in enumerate(cfg.policy.absence.reasons_on_attended_sessions):
+        if r not in cfg.policy.absence.reasons:
+            out.append(f"policy.absence.reasons_on_attended_sessions[{i}]: {r!r} is not one of policy.absence.reasons")
     out += _penalty_problems(cfg)
     out += _optional_feature_problems(cfg)
     grades = cfg.policy.grades

@@ -280,3 +280,17 @@ def test_abs3_abs6_reasons_map_to_authorised_and_never_authorised_codes(config) 
     for reason in ("shopping", "birthday", "looking_after_family", "waiting_for_tradespeople", "haircut",
                    "dentist_appointment", "holiday", "truancy", "no_reason_given", "late_after_register_closed"):
         assert cat[reason] == "unauthorised", reason  # ABS-6
+
+
+def test_abs1_a_reason_for_a_session_the_pupil_attended_is_refused_and_changes_nothing(app: App, school) -> None:
+    pupil = add_pupil(app)
+    fill(app, pupil, app.calendar.days[:5], absent={3: ("N", "\\")})  # absent in the AM only
+    with pytest.raises(InputError, match=r"marked '\\\\'.* on .* PM: a reason for absence can only be recorded"):
+        absence.record_reason(app, pupil.upn, day(app, 3), day(app, 3), ("AM", "PM"), "shopping",
+                              school["office"], at(app, 4, "09:00"))
+    with app.sessions() as s:
+        assert s.scalars(select(Case).where(Case.workflow == "authorisation")).all() == []
+    assert codes(app, pupil)[(day(app, 3), "PM")] == "\\"
+    absence.record_reason(app, pupil.upn, day(app, 3), day(app, 3), ("AM",), "shopping", school["office"],
+                          at(app, 4, "09:05"))  # the absent session alone is fine
+    assert codes(app, pupil)[(day(app, 3), "AM")] == "O"

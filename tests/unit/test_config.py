@@ -161,3 +161,9 @@ def test_the_national_preset_is_a_valid_overlay_and_policy_check_names_the_heys_
     assert {"ABS-2", "ABS-4", "PN-1", "PN-2", "PN-3"} <= rules.keys()
     missing = runner.invoke(main, ["policy", "check", "--config", str(tmp_path / "none.yaml")])
     assert missing.exit_code == 2 and "cannot read" in missing.output
+
+
+def test_reg4_reasons_on_attended_sessions_must_be_known_reasons(data: dict[str, Any]) -> None:
+    data["policy"]["absence"]["reasons_on_attended_sessions"] = ["truancy", "skiving"]
+    assert problems(data) == ["policy.absence.reasons_on_attended_sessions[1]: 'skiving' is not one of "
+                              "policy.absence.reasons"]
