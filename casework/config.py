@@ -252,9 +252,11 @@ class Recognition(Frozen):  # REW
     improvement_points: float
 
 
-class Improvement(Frozen):  # used by every workflow that asks "has it improved?"
-    attendance_at_or_above_band_upper: bool
-    no_further_lates: bool
+class Improvement(Frozen):  # used by every workflow that asks "has it improved?" (workflows/base.py improved)
+    # STG-R, MTG-3, CW-1: attendance since the intervention started at or above the band's upper bound; the
+    # only definition implemented, so false is refused on load rather than making nothing ever improve
+    attendance_at_or_above_band_upper: Literal[True]
+    no_further_lates: bool  # PUN-2: no late since the report started (false: the report alone is enough)
 
 
 class Policy(Frozen):

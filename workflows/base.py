@@ -178,7 +178,7 @@ def improved(ctx: Ctx, aspect: str, *, line: float | None = None) -> bool:
         att = since.get("attendance")
         if att is None or line is None:
             return False
-        return att >= line if rule.attendance_at_or_above_band_upper else att > ctx.facts.get("ytd", 100.0)
+        return att >= line  # config: attendance_at_or_above_band_upper (the one definition implemented)
     if aspect == "punctuality":
         return since.get("lates", 0) == 0 if rule.no_further_lates else True
     raise ValueError(f"unknown improvement aspect {aspect!r}")

@@ -167,3 +167,8 @@ def test_reg4_reasons_on_attended_sessions_must_be_known_reasons(data: dict[str,
     data["policy"]["absence"]["reasons_on_attended_sessions"] = ["truancy", "skiving"]
     assert problems(data) == ["policy.absence.reasons_on_attended_sessions[1]: 'skiving' is not one of "
                               "policy.absence.reasons"]
+
+
+def test_stgr_improvement_by_another_definition_is_refused_not_silently_never_met(data: dict[str, Any]) -> None:
+    data["policy"]["improvement"]["attendance_at_or_above_band_upper"] = False
+    assert problems(data) == ["policy.improvement.attendance_at_or_above_band_upper: Input should be True"]
