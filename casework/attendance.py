@@ -42,6 +42,7 @@ class Figures:
     grade: str | None
     days_missed: float
     lessons_missed: float
+    illness: int = 0  # sessions of the illness code (ABS-2; STG-3's letter asks for medical evidence)
 
     @property
     def absent(self) -> int:
@@ -95,7 +96,7 @@ def grade_for(pct: float | None, config: Config) -> str | None:
 
 def _figures(counts: Mapping[str, Any], config: Config) -> Figures:
     """Figures from per-category session counts plus 'lates'."""
-    c = {k: int(counts.get(k, 0)) for k in (*CATEGORIES, "lates")}
+    c = {k: int(counts.get(k, 0)) for k in (*CATEGORIES, "lates", "illness")}
     attended = c["present"] + c["approved_activity"]
     absent = c["authorised"] + c["unauthorised"]
     possible = attended + absent  # every category but not_counted
@@ -112,7 +113,7 @@ def _figures(counts: Mapping[str, Any], config: Config) -> Figures:
         persistent_absentee=f.persistent(exact),  # below the line (NAT-FIG-1: or at it)
         severe_absentee=exact is not None and exact <= f.severe_absence_at_or_below,
         band=band_for(exact, possible, config), grade=grade_for(exact, config),
-        days_missed=days, lessons_missed=days * f.lessons_per_day)
+        days_missed=days, lessons_missed=days * f.lessons_per_day, illness=c["illness"])
 
 
 def figures_from_codes(codes: Iterable[str], config: Config) -> Figures:
@@ -124,6 +125,7 @@ def figures_from_codes(codes: Iterable[str], config: Config) -> Figures:
             raise ValueError(f"unknown attendance code {code!r}")
         counts[table[code].category] += 1
         counts["lates"] += table[code].late
+        counts["illness"] += code == config.policy.codes.illness
     return _figures(counts, config)
 
 
@@ -182,6 +184,7 @@ def figures_for_all(session: Session, config: Config, through: dt.date, since: d
         return {}
     cols = [_count_where(Mark.code.in_(config.codes_in(cat))).label(cat) for cat in CATEGORIES]
     cols.append(_count_where(Mark.code.in_(late_codes(config))).label("lates"))
+    cols.append(_count_where(Mark.code == config.policy.codes.illness).label("illness"))
     query = (select(Mark.pupil_id, *cols)
              .where(Mark.date >= (since or _year_start(config)), Mark.date <= through)
              .group_by(Mark.pupil_id))

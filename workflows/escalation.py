@@ -251,4 +251,4 @@ def figure_dict(f: Any) -> dict[str, Any]:
     return {"attendance_pct": f.attendance_pct, "possible": f.possible, "attended": f.attended,
             "authorised": f.authorised, "unauthorised": f.unauthorised, "lates": f.lates, "band": f.band,
             "grade": f.grade, "days_missed": f.days_missed, "lessons_missed": f.lessons_missed,
-            "illness_sessions": getattr(f, "illness", 0)}
+            "illness_sessions": f.illness}

@@ -102,6 +102,14 @@ def contract_agreed(ctx: Ctx) -> Iterable[Effect]:
     yield SetTimer("contract_review", review)
 
 
+def contract_reviewed(ctx: Ctx) -> Iterable[Effect]:
+    outcome = ctx.event["task_outcome"]
+    contract = {**ctx.case.data.get("contract", {}), "outcome": outcome, "reviewed": ctx.today.isoformat()}
+    yield SetData({"contract": contract})
+    yield Log("casework", f"Parenting contract reviewed: {outcome.replace('_', ' ')}"
+              + (f" ({ctx.event['note']})" if ctx.event.get("note") else ""), "CW-3", ctx.staff)
+
+
 def review_meeting(ctx: Ctx) -> Iterable[Effect]:
     yield OpenTask("attendance_review_meeting", str(ctx.case.data.get("phase", 1)))
 
@@ -131,7 +139,7 @@ class LeadCasework(Workflow):
         "cw_review": ("reviewed",),
         "cw_meeting": ("arranged",),  # by arranging the meeting (MTG): held or missed is the meeting's outcome
         "parenting_contract": ("agreed", "refused"),
-        "cw_contract_review": ("reviewed",),
+        "cw_contract_review": ("kept", "partly_kept", "not_kept"),  # CW-3: the contract's outcome
         "attendance_review_meeting": ("court_papers", "continue", "close"),
         "prepare_court_papers": ("prepared",),
     }
@@ -150,8 +158,8 @@ class LeadCasework(Workflow):
           effects=_log("CW-3", "Parenting contract refused")),
         T("contract_review", [S.phased, S.review_meeting], "=", "CW-3",
           effects=lambda ctx: [OpenTask("cw_contract_review", "")]),
-        T("cw_contract_review.reviewed", [S.phased, S.review_meeting, S.court], "=", "CW-3",
-          effects=_log("CW-3", "Parenting contract reviewed")),
+        *[T(f"cw_contract_review.{o}", [S.phased, S.review_meeting, S.court], "=", "CW-3", effects=contract_reviewed)
+          for o in ("kept", "partly_kept", "not_kept")],
         T("phase_end", S.phased, S.review_meeting, "CW-4", effects=review_meeting),
         T("attendance_review_meeting.court_papers", S.review_meeting, S.court, "CW-4", effects=court_papers),
         T("attendance_review_meeting.continue", S.review_meeting, S.phased, "CW-4", effects=start_phase),

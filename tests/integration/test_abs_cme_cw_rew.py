@@ -116,6 +116,12 @@ def test_cw1_cw2_cw3_cw4_not_improved_through_meetings_and_contract_to_court_pap
         contract = s.get(Case, case.id).data["contract"]
     assert len(meetings) == len(weeks)  # CW-2: one per meeting week
     assert contract["actions"] == "parent walks to school" and contract["review"]  # CW-3
+    review = open_task(app, pupil, "cw_contract_review")  # CW-3: on the contract's review date, its outcome
+    with pytest.raises(InputError, match="kept, partly_kept, not_kept"):
+        tasks.complete(app, review.id, "reviewed", by=lead_id, at=end)
+    tasks.complete(app, review.id, "partly_kept", note="mornings better", by=lead_id, at=end)
+    with app.sessions() as s:
+        assert s.get(Case, case.id).data["contract"]["outcome"] == "partly_kept"
     assert case_of(app, pupil, "lead_casework").state == "review_meeting"
     tasks.complete(app, open_task(app, pupil, "attendance_review_meeting").id, "court_papers", by=lead_id, at=end)
     papers = open_task(app, pupil, "prepare_court_papers")
