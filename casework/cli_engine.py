@@ -131,11 +131,12 @@ def task_complete(app: App, task_id: int, outcome: str, reason: str | None, note
 @task.command("claim")
 @click.argument("task_id", type=int)
 @click.option("--by", required=True, help="staff id")
+@click.option("--at", help="when (ISO, school-local; default now)")
 @click.pass_obj
-def task_claim(app: App, task_id: int, by: str) -> None:
+def task_claim(app: App, task_id: int, by: str, at: str | None) -> None:
     """Take a task from your role's queue."""
     app.init()
-    tasks.claim(app, task_id, by, _now())
+    tasks.claim(app, task_id, by, _when(app, at, "--at", end_of_day=False) if at else _now())
     click.echo(f"task {task_id} claimed by {by}")
 
 
@@ -144,11 +145,12 @@ def task_claim(app: App, task_id: int, by: str) -> None:
 @click.option("--to", "to", required=True, help="staff id")
 @click.option("--reason", required=True)
 @click.option("--by", help="staff id of who reassigns")
+@click.option("--at", help="when (ISO, school-local; default now)")
 @click.pass_obj
-def task_reassign(app: App, task_id: int, to: str, reason: str, by: str | None) -> None:
+def task_reassign(app: App, task_id: int, to: str, reason: str, by: str | None, at: str | None) -> None:
     """Give a task to someone else, with a reason."""
     app.init()
-    tasks.reassign(app, task_id, to, reason, by, _now())
+    tasks.reassign(app, task_id, to, reason, by, _when(app, at, "--at", end_of_day=False) if at else _now())
     click.echo(f"task {task_id} reassigned to {to}")
 
 

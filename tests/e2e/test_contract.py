@@ -208,12 +208,14 @@ def test_contract_task_claim_assigns_it_to_the_claimant(db: str) -> None:
 def test_contract_task_reassign_with_a_reason_and_without_one_exits_2(db: str) -> None:
     task = open_tasks(db)[-1]
     to = staff_with_role(db, "attendance_lead")[0]
-    result = cli(db, "task", "reassign", str(task["id"]), "--to", to, "--reason", "covering for absence")
+    result = cli(db, "task", "reassign", str(task["id"]), "--to", to, "--reason", "covering for absence",
+                 "--at", "2026-10-02T11:15")
     assert result.exit_code == 0, result.output
     [moved] = [t for t in open_tasks(db, "--pupil", task["pupil"]) if t["id"] == task["id"]]
     assert moved["assignee"] == to
     chron = ok_json(db, "chronology", task["pupil"], "--format", "json")
-    assert any(e["ref"] == f"task:{task['id']}" and "covering for absence" in e["summary"] for e in chron)
+    [entry] = [e for e in chron if e["ref"] == f"task:{task['id']}" and "covering for absence" in e["summary"]]
+    assert dt.datetime.fromisoformat(entry["at"]) == dt.datetime(2026, 10, 2, 10, 15, tzinfo=dt.UTC)  # BST
     missing = cli(db, "task", "reassign", str(task["id"]), "--to", to)
     assert missing.exit_code == 2 and "--reason" in missing.stderr
     blank = cli(db, "task", "reassign", str(task["id"]), "--to", to, "--reason", "  ")
