@@ -41,10 +41,12 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "pupils": (("upn", "given_name", "family_name", "date_of_birth", "year_group", "form"),
                ("sen", "fsm", "looked_after")),
     "contacts": (("upn", "contact_id", "name", "relationship", "parental_responsibility"),
-                 ("phone", "email", "address", "priority")),
+                 ("phone", "email", "address", "priority", "channel")),
     "staff": (("staff_id", "name", "email", "roles"), ("forms", "year_groups")),
     "marks": (("upn", "date", "session", "code"), ("minutes_late", "reason", "recorded_by", "recorded_at")),
 }
+
+CHANNELS = ("post", "email", "sms")  # a contact's preferred channel (letters that allow it go that way)
 
 ProgressFn = Callable[[int], None]  # called with the bytes of the file read so far, once per batch
 
@@ -321,6 +323,11 @@ def parse_contact(row: Row, roll: Mapping[str, RollEntry]) -> dict[str, Any]:
     if row.has("priority"):
         priority = integer(row, "priority", required=False, minimum=1)
         rec["priority"] = 1 if priority is None else priority
+    if row.has("channel"):
+        channel = row.get("channel").strip().lower() or None
+        if channel is not None and channel not in CHANNELS:
+            raise row.error("channel", f"{row.get('channel')!r} is not one of {', '.join(CHANNELS)} (or empty)")
+        rec["channel"] = channel
     return rec
 
 
@@ -459,7 +466,7 @@ PEOPLE: dict[str, _People] = {
     "pupils": _People(Pupil, ("upn",), {"sen": None, "fsm": False, "looked_after": False},
                       "upn", "UPN {upn}"),
     "contacts": _People(Contact, ("pupil_id", "contact_id"),
-                        {"phone": None, "email": None, "address": None, "priority": 1},
+                        {"phone": None, "email": None, "address": None, "priority": 1, "channel": None},
                         "contact_id", "contact {contact_id} of {upn}"),
     "staff": _People(Staff, ("staff_id",), {"forms": [], "year_groups": []},
                      "staff_id", "staff id {staff_id}"),

@@ -91,6 +91,7 @@ class Contact(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     address: Mapped[str | None] = mapped_column(String(500))
     priority: Mapped[int] = mapped_column(Integer, default=1)
+    channel: Mapped[str | None] = mapped_column(String(10))  # how the parent prefers letters: post, email, sms
 
 
 class Staff(Base):

@@ -321,8 +321,11 @@ def drop_task_timers(session: Session, task_id: int) -> None:
 
 
 def _channel(channels: list[str], contact: Contact) -> tuple[str, str | None]:
+    """The contact's preferred channel where the letter may go that way and the contact can be reached by it,
+    else the letter's channels in order, else post."""
     reach: dict[str, Any] = {"post": contact.address, "email": contact.email, "sms": contact.phone}
-    for ch in channels:
+    preferred = [contact.channel] if contact.channel in channels else []
+    for ch in (*preferred, *channels):
         if reach.get(ch):
             return ch, reach[ch]
     if contact.address:  # no email or phone on file: post (the school always holds an address)

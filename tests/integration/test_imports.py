@@ -108,6 +108,15 @@ def test_contacts_added_unchanged_changed(pupils: App, tmp_path: Path) -> None:
                    ("C1", "Sam"): (True, 1, None)}
 
 
+def test_contacts_preferred_channel_is_stored_and_an_empty_one_means_none(pupils: App, tmp_path: Path) -> None:
+    header = "upn,contact_id,name,relationship,parental_responsibility,email,channel\n"
+    path = write(tmp_path, "contacts.csv", header + f"{UPNS[0]},C1,Jo,mother,Y,jo@x.org,Email\n"
+                 f"{UPNS[1]},C1,Sam,carer,Y,,\n")
+    assert load(pupils, "contacts", path) == ImportResult(added=2)
+    with pupils.sessions() as s:
+        assert dict(s.execute(select(Contact.name, Contact.channel)).all()) == {"Jo": "email", "Sam": None}
+
+
 def test_staff_roles_forms_year_groups_stored_as_lists(app: App, tmp_path: Path) -> None:
     header = "staff_id,name,email,roles,forms,year_groups\n"
     rows = "T1,Tee,t@x,form_tutor;office,7A,\nP1,Pat,p@x,pastoral_manager,,7;8\n"
@@ -276,6 +285,8 @@ PEOPLE_ERRORS = [
                  f"{make_upn(357, 4001, 26, 77)},C1,Al,father,Y\n", 3, "upn", "import pupils first"),
     ("contacts", f"upn,contact_id,name,relationship\n{UPNS[0]},C1,Jo,mother\n", 1,
      "parental_responsibility", "missing required column"),
+    ("contacts", f"upn,contact_id,name,relationship,parental_responsibility,channel\n{UPNS[0]},C1,Jo,mother,Y,email\n"
+                 f"{UPNS[1]},C1,Al,father,Y,fax\n", 3, "channel", "'fax' is not one of post, email, sms"),
     ("staff", "staff_id,name,email,roles\nT1,Tee,t@x,office\nT1,Tee,t@x,office\n", 3, "staff_id",
      "already in row 2"),
     ("staff", "staff_id,name,email,roles\nT1,Tee,t@x,office\nT2,Two,u@x,caretaker\n", 3, "roles",

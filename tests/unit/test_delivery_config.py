@@ -43,3 +43,17 @@ def test_bad_delivery_settings_are_listed_by_key_path(data: dict[str, Any]) -> N
     assert {"delivery.smtp.port", "delivery.smtp.password_env", "delivery.smtp.from_address",
             "delivery.sms.url", "delivery.retry.max_attempts", "delivery.retry.backoff_minutes",
             "delivery.bulk_message_letters[1]"} <= paths
+
+
+def test_a_contacts_preferred_channel_comes_first_where_the_letter_allows_it_and_they_can_be_reached() -> None:
+    from casework.models import Contact
+    from casework.uow import _channel
+
+    def contact(**kw: object) -> Contact:
+        return Contact(name="Jo", address="1 High St", email="jo@example.org", phone="07700 900000", **kw)
+
+    assert _channel(["post", "email"], contact(channel="email")) == ("email", "jo@example.org")
+    assert _channel(["post", "email"], contact(channel=None)) == ("post", "1 High St")
+    assert _channel(["post", "email"], contact(channel="sms")) == ("post", "1 High St")  # the letter never by SMS
+    no_email = Contact(name="Al", address="2 Low St", email=None, phone=None, channel="email")
+    assert _channel(["post", "email"], no_email) == ("post", "2 Low St")  # unreachable that way: the letter's order
