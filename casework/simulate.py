@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from casework import engine, meetings, tasks
+from casework import absence, engine, meetings, tasks
 from casework.attendance import figures_for_all
 from casework.context import App
 from casework.errors import InputError
@@ -57,6 +57,11 @@ NEEDS_NOTE = {"decide_leave_request.approved", "approve_pn_referral.declined"}
 MEETING_AFTER_SCHOOL_DAYS, MEETING_TIME = 3, dt.time(15, 30)
 MEETING_OUTCOMES = [("held", 0.7), ("cancelled_by_parent", 0.2), ("no_show", 0.1)]
 ARRANGES = {"parent_meeting.arranged", "cw_meeting.arranged", "rearrange_meeting.rearranged"}
+# Parents: requests in advance (ABS-4 religious observance, ABS-7 leave) per pupil per school day, how far ahead
+# (school days) and how long; and the share of first-day cases whose parent sends a note explaining the absence.
+REQUEST_RATE, RELIGIOUS_AHEAD, LEAVE_AHEAD, LEAVE_DAYS = 0.002, 5, 10, 5
+FESTIVALS = ("Eid al-Adha", "Diwali", "Yom Kippur", "Guru Nanak Gurpurab")
+NOTE_RATE, NOTE_REASONS = 0.3, ("illness", "medical_appointment", "looking_after_family")
 
 
 @dataclass
@@ -101,6 +106,8 @@ class Staffroom:
         due = cal.local_date(task.due_at)
         when = due if r < ON_TIME else cal.add_school_days(due, self.rng.randint(1, LATE_DAYS))
         choices = OUTCOMES.get(task.kind) or [(outcomes_for(task.kind)[0], 1.0, None)]
+        if task.kind == "decide_leave_request" and (task.data or {}).get("kind") == "religious":
+            choices = [("approved", 1.0, "religious observance: written request in time")]
         outcome, _, extra = self.rng.choices(choices, weights=[w for _, w, _ in choices])[0]
         return max(when, cal.local_date(task.created_at)), outcome, extra
 
@@ -129,6 +136,42 @@ class Staffroom:
             except InputError:  # the case moved on meanwhile (e.g. the pupil arrived): nothing to do
                 done["skipped"] += 1
         self._hold_meetings(at, done)
+        return done
+
+    def parents(self, day: dt.date, at: dt.datetime) -> Counter[str]:
+        """What parents bring to the office that day: a request in advance, or a note for an absence that is
+        still without a reason (the office records both)."""
+        cal, office, done = self.app.calendar, self.by_role.get("office"), Counter[str]()
+        with self.app.sessions() as s:
+            pupils = list(s.execute(select(Pupil.id, Pupil.upn).where(Pupil.deleted_on.is_(None))
+                                    .order_by(Pupil.id)).all())
+            waiting = list(s.execute(select(Case.data, Pupil.upn).join(Pupil, Pupil.id == Case.pupil_id).where(
+                Case.workflow == "first_day", Case.state == "awaiting_reason").order_by(Case.id)).all())
+        for _, upn in pupils:
+            if self.rng.random() >= REQUEST_RATE:
+                continue
+            religious = self.rng.random() < 0.5
+            start = cal.add_school_days(day, RELIGIOUS_AHEAD if religious else LEAVE_AHEAD)
+            end = start if religious else cal.add_school_days(start, LEAVE_DAYS - 1)
+            what = self.rng.choice(FESTIVALS) if religious else "family holiday"
+            try:
+                absence.request(self.app, "religious" if religious else "leave", upn, start, end, what, day,
+                                office, at)
+                done["religious request" if religious else "leave request"] += 1
+            except InputError:  # past the end of the year, or off roll
+                done["skipped"] += 1
+        for data, upn in waiting:
+            if self.rng.random() >= NOTE_RATE:
+                continue
+            reason = self.rng.choice(NOTE_REASONS)
+            for d in sorted({d for d, _ in data.get("sessions", [])}):
+                slots = tuple(sorted(sess for dd, sess in data["sessions"] if dd == d))
+                try:
+                    absence.record_reason(self.app, upn, dt.date.fromisoformat(d), dt.date.fromisoformat(d), slots,
+                                          reason, office, at)
+                    done["note from parent"] += 1
+                except InputError:  # already explained or changed meanwhile
+                    done["skipped"] += 1
         return done
 
     def _arrange(self, task: Task, upn: str, day: dt.date, by: str | None, at: dt.datetime) -> None:
@@ -186,9 +229,11 @@ def simulate(app: App, pupils: int, seed: int, until: dt.date | None = None,
     reports, ht_start = [], cal.at(days[0], dt.time(0))
     ht_last = {d: ht.name for ht, d in cal.half_term_last_days()}
     for i, day in enumerate(days):
-        for moment in moments:
+        for n, moment in enumerate(moments):
             at = cal.at(day, moment)
             engine.run(app, at)
+            if n == 0:
+                staff.parents(day, at)
             staff.act(day, at)
         engine.run(app, cal.at(day, dt.time(23, 59)))
         if day in ht_last or day == days[-1]:

@@ -40,3 +40,31 @@ def test_simulate_same_seed_same_result_and_staff_act(tmp_path: Path) -> None:
     assert totals["on_time"] > totals["late"] > 0 and totals["not done"] > 0  # most on time, some late, some never
     assert report["cases_opened"]["first_day"] > 0 and report["cases_opened"]["escalation"] > 0
     assert sum(report["bands"].values()) == 40
+
+
+def test_abs4_abs7_abs1_simulated_parents_make_requests_and_send_notes_the_office_records(app, monkeypatch) -> None:
+    """The simulated parents exercise the request and authorisation workflows the demo shows."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from casework import engine, simulate
+    from casework.models import Case, Task
+    from tests.factories import add_pupil, add_staff, fill
+
+    add_staff(app)
+    asking, absent = add_pupil(app), add_pupil(app)
+    fill(app, asking, app.calendar.days[:30])
+    fill(app, absent, app.calendar.days[:30], absent={3: "N"})
+    day = app.calendar.days[4]
+    engine.run(app, app.calendar.at(day, dt.time(10, 0)))  # absent came back on day 4 without a reason
+    staff = simulate.Staffroom(app, seed=1)
+    monkeypatch.setattr(simulate, "REQUEST_RATE", 1.0)
+    monkeypatch.setattr(simulate, "NOTE_RATE", 1.0)
+    done = staff.parents(day, app.calendar.at(day, dt.time(10, 30)))
+    assert done["religious request"] + done["leave request"] == 2 and done["note from parent"] == 1
+    with app.sessions() as s:
+        workflows = {c.workflow for c in s.scalars(select(Case))}
+        kinds = {t.kind for t in s.scalars(select(Task).where(Task.status == "open"))}
+    assert {"absence_request", "authorisation"} <= workflows
+    assert "decide_leave_request" in kinds
