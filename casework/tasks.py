@@ -191,8 +191,10 @@ def expire(env: Env, task_id: int | None) -> None:
 
 # --- the inbox ------------------------------------------------------------------------------------------
 def inbox(s: Session, *, role: str | None = None, upn: str | None = None, status: str = "open",
-          assignee: str | None = None, limit: int | None = None) -> list[tuple[Task, Pupil, Staff | None]]:
-    """Overdue first (earliest due first), then the rest; filtered by role, pupil, status, assignee."""
+          assignee: str | None = None, completed_by: str | None = None,
+          limit: int | None = None) -> list[tuple[Task, Pupil, Staff | None]]:
+    """Overdue first (earliest due first), then the rest; filtered by role, pupil, status, assignee and who
+    completed it."""
     q = (select(Task, Pupil, Staff).join(Pupil, Pupil.id == Task.pupil_id)
          .outerjoin(Staff, Staff.id == Task.assignee_id))
     if status != "all":
@@ -203,6 +205,8 @@ def inbox(s: Session, *, role: str | None = None, upn: str | None = None, status
         q = q.where(Pupil.upn == upn)
     if assignee:
         q = q.where(Staff.staff_id == assignee)
+    if completed_by:
+        q = q.where(Task.completed_by == completed_by)
     q = q.order_by(sql_case((Task.status == "open", 0), else_=1), Task.due_at, Task.id)
     if limit:
         q = q.limit(limit)

@@ -39,6 +39,15 @@ EXAMPLES: dict[str, tuple[list[str], dict[str, Any], dict[str, Any]]] = {
     "medical_evidence_request": (_PRESENT[:-10] + ["I"] * 10, {"days": 5, "from": "2026-09-29"}, {}),
     "pn_warning": (_PRESENT[:-10] + ["O"] * 10, {"window_to": "2026-11-02"}, {}),
     "penalty_notice": (_PRESENT[:-12] + ["O"] * 12, {"issued_on": "2026-10-05"}, {}),
+    # NAT-PN-2 (policies/national-2024.yaml, workflows/penalty_notice_2024.py): 10 unauthorised sessions in the
+    # rolling window met the threshold; the context is the workflow's (improvement period: the next school day
+    # to 4 weeks on, the payment schedule of policy.penalty_notices.amounts)
+    "notice_to_improve": (_PRESENT[:-10] + ["O"] * 10,
+                          {"improve_from": "2026-10-06", "improve_to": "2026-11-02", "sessions": 10,
+                           "counted_from": "2026-09-03",
+                           "amounts": [{"amount_gbp": 80, "paid_within_days": 21},
+                                       {"amount_gbp": 160, "paid_within_days": 28}]},
+                          {"counter": "unauthorised", "sessions": 10, "from": "2026-09-03"}),
 }
 _DEFAULT: tuple[list[str], dict[str, Any], dict[str, Any]] = (_PRESENT[:-4] + ["I", "I", "O", "O"], {}, {})
 

@@ -43,7 +43,9 @@ def _tasks_per_role(s: Session, now: dt.datetime) -> list[dict[str, Any]]:
 def _letters_this_week(s: Session, web: Web) -> list[dict[str, Any]]:
     today = web.today()
     monday = web.app.calendar.at(today - dt.timedelta(days=today.weekday()), dt.time(0, 0))
-    rows = s.execute(select(Letter.template, Letter.status, func.count()).where(Letter.created_at >= monday)
+    # sent this week, or produced this week and not sent yet (by its status): when it reached the family
+    rows = s.execute(select(Letter.template, Letter.status, func.count())
+                     .where(func.coalesce(Letter.sent_at, Letter.created_at) >= monday)
                      .group_by(Letter.template, Letter.status).order_by(Letter.template, Letter.status))
     return [{"template": t, "status": st, "count": n} for t, st, n in rows]
 

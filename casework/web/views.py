@@ -54,7 +54,7 @@ def inbox(s: Session, web: Web, viewer: Viewer, f: InboxFilter) -> dict[str, lis
             if f.role is None or t.role == f.role]
     queue = [(t, p, st) for r in roles for t, p, st in tasks.inbox(s, role=r, upn=f.pupil) if t.assignee_id is None]
     queue.sort(key=lambda row: (row[0].due_at, row[0].id))
-    done = [(t, p, st) for t, p, st in tasks.inbox(s, status="done", upn=f.pupil, assignee=viewer.staff_id)]
+    done = [(t, p, st) for t, p, st in tasks.inbox(s, status="done", upn=f.pupil, completed_by=viewer.staff_id)]
     done = sorted(done, key=lambda row: row[0].completed_at or row[0].due_at, reverse=True)
     out = {}
     for name, rows in (("mine", mine), ("queue", queue), ("done", done)):

@@ -15,37 +15,59 @@ from jinja2 import UndefinedError
 from pypdf import PdfReader
 
 from casework.calendar import SchoolCalendar
-from casework.config import Config
+from casework.config import Config, load_config
 from notifications.context import Facts, build_context
 from notifications.render import render, render_sms, template_exists
 from notifications.sample import EXAMPLES, PUPIL, example_context, example_facts
-from workflows.registry import all_workflows
+from workflows.registry import active_workflows, all_workflows, optional_workflows
 
-GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "letters"
-
-
-def letter_ids(config: Config) -> list[str]:
-    """Every letter any workflow can send, and every letter config.yaml lists."""
-    used = {le for wf in all_workflows().values() for le in wf.letters()}
-    return sorted(used | set(config.letters))
+ROOT = Path(__file__).resolve().parent.parent.parent
+GOLDEN = ROOT / "tests" / "golden" / "letters"
+NATIONAL = ROOT / "policies" / "national-2024.yaml"
 
 
-def test_every_letter_id_has_its_templates(config: Config) -> None:
+@pytest.fixture(scope="module")
+def national() -> Config:
+    """The 2024 national framework preset: it switches on the optional workflows (NAT-PN-2's notice to improve)."""
+    return load_config(NATIONAL)
+
+
+def letter_ids(config: Config, *more: Config) -> list[str]:
+    """Every letter any workflow can send (the standard ones and the optional ones a config switches on), and
+    every letter config.yaml (or another config, such as the national preset) lists."""
+    used = {le for wf in [*all_workflows().values(), *optional_workflows().values()] for le in wf.letters()}
+    return sorted(used.union(*(set(c.letters) for c in (config, *more))))
+
+
+def test_every_letter_id_has_its_templates(config: Config, national: Config) -> None:
     """Done-when of issue 6: a letter id used by a workflow or listed in config without a template fails."""
     missing = []
-    for lid in letter_ids(config):
-        if lid not in config.letters:
-            missing.append(f"{lid}: used by a workflow but not in config.yaml letters:")
+    for lid in letter_ids(config, national):
+        spec = config.letters.get(lid) or national.letters.get(lid)
+        if spec is None:
+            missing.append(f"{lid}: used by a workflow but not in config.yaml or {NATIONAL.name} letters:")
             continue
         needed = [f"letters/{lid}.html.j2", f"letters/{lid}.txt.j2"]
-        if "sms" in config.letters[lid].channels:
+        if "sms" in spec.channels:
             needed.append(f"letters/{lid}.sms.j2")
         missing += [name for name in needed if not template_exists(name)]
+    # and a config lists every letter of the workflows it switches on
+    for name, cfg in (("config.yaml", config), (NATIONAL.name, national)):
+        missing += [f"{lid}: sent by {wf} but not in {name} letters:" for wf, w in active_workflows(cfg).items()
+                    for lid in sorted(w.letters()) if lid not in cfg.letters]
     assert missing == []
 
 
-def test_the_sample_covers_every_letter(config: Config) -> None:
-    assert set(config.letters) <= set(EXAMPLES)
+def test_the_enumeration_covers_the_optional_workflows(config: Config, national: Config) -> None:
+    ids = set(letter_ids(config, national))
+    optional = {le for wf in optional_workflows().values() for le in wf.letters()}
+    assert {"notice_to_improve", "penalty_notice"} <= optional <= ids
+    assert "penalty_notice_2024" in active_workflows(national)
+    assert set(national.letters) <= ids
+
+
+def test_the_sample_covers_every_letter(config: Config, national: Config) -> None:
+    assert set(config.letters) | set(national.letters) <= set(EXAMPLES)
 
 
 def _golden(name: str, actual: str) -> None:
@@ -58,7 +80,10 @@ def _golden(name: str, actual: str) -> None:
 
 
 @pytest.mark.parametrize("letter_id", sorted(EXAMPLES))
-def test_letter_matches_its_golden_file(config: Config, calendar: SchoolCalendar, letter_id: str) -> None:
+def test_letter_matches_its_golden_file(config: Config, calendar: SchoolCalendar, national: Config,
+                                       letter_id: str) -> None:
+    if letter_id not in config.letters:
+        config, calendar = national, SchoolCalendar(national)
     ctx = example_context(config, calendar, letter_id)
     html, text = render(letter_id, ctx)
     _golden(f"{letter_id}.html", html)
@@ -133,3 +158,15 @@ def test_letter_pdf_is_one_a4_page_with_the_pupil_and_figures(config: Config,
     assert (round(float(box.width) * 25.4 / 72), round(float(box.height) * 25.4 / 72)) == (210, 297)  # A4
     text = reader.pages[0].extract_text()
     assert "Jordan Example" in text and f"{facts.figures.attendance_pct:g}%" in text
+
+
+def test_notice_to_improve_gives_the_sessions_the_period_and_the_penalties(national: Config) -> None:
+    """NAT-PN-2: the sessions that met the threshold, the improvement period, the NAT-PN-3 payment schedule."""
+    calendar = SchoolCalendar(national)
+    html, text = render("notice_to_improve", example_context(national, calendar, "notice_to_improve"))
+    assert "10 sessions (half days) of unauthorised absence since Thursday 3 September 2026" in text
+    assert "10 sessions of unauthorised absence within 10 school weeks" in text
+    assert "runs from Tuesday 6 October 2026 to Monday 2 November 2026" in text
+    assert "£80 if paid within 21 days, or £160 if paid within 28 days" in text
+    assert "not paid within 28 days may lead to prosecution" in text
+    assert "Notice to improve: Jordan Example (9B)" in html
