@@ -33,6 +33,13 @@ def entries(s: Session, pupil: Pupil, tz: Any, *, category: str | None = None) -
 
 def audit(s: Session, *, at: dt.datetime, staff: str | None, action: str, pupil_id: int | None,
           detail: str | None = None) -> None:
+    """DAT-2: who read what. A read with no staff id (a command run without --by) still says who ran it: the
+    operating-system account, so the audit never holds an anonymous read."""
+    if staff is None:
+        import getpass
+
+        who = f"no staff id given; run by the account {getpass.getuser()!r}"
+        detail = f"{detail}; {who}" if detail else who
     s.add(AuditEntry(at=at, staff=staff, action=action, pupil_id=pupil_id, detail=detail))
 
 

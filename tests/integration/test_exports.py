@@ -228,3 +228,13 @@ def test_every_letter_renders_with_the_demo_schools_data(demo: App, config: Conf
     pages, text = pdf_text(merge_to_pdf(first_of_each[t] for t in sorted(first_of_each)))
     assert pages == len(config.letters)  # every letter fits one A4 page
     assert sum(name in text for name in names) >= 1 and "%" in text
+
+
+def test_dat2_a_read_without_a_staff_id_is_audited_with_the_account_that_ran_it(app: App, casefile: Pupil) -> None:
+    import getpass
+
+    with app.sessions.begin() as s:
+        chronology_pdf(s, app, one(s, casefile.id), NOW, None)
+    with app.sessions() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.pupil_id == casefile.id)).one()
+    assert entry.staff is None and f"run by the account {getpass.getuser()!r}" in entry.detail
