@@ -69,7 +69,9 @@ def write_xlsx(rows: list[dict[str, Any]], path: Path, config: Config, through: 
 
     wb = Workbook()
     _sheet(wb.active, "RADAR", rows)
-    for form in sorted({r["form"] for r in rows}):
+    # forms in the order of the school (year, then name): 7H before 10H, as the rows are
+    for form in sorted({r["form"] for r in rows}, key=lambda f: min((r["year_group"], f) for r in rows
+                                                                     if r["form"] == f)):
         _sheet(wb.create_sheet(), _sheet_title(f"Form {form}"), [r for r in rows if r["form"] == form])
     key = wb.create_sheet("Key")
     ong = config.policy.ongoing

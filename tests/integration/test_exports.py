@@ -124,6 +124,8 @@ def test_radar_sheet_xlsx_and_csv(app: App, config: Config, casefile: Pupil, tmp
     good = add_pupil(app, form="8B", year=8)
     fill(app, good, app.calendar.days[:25])
     new = add_pupil(app, form="8B", year=8)  # no marks yet: no RAG
+    senior = add_pupil(app, form="10A", year=10)  # sheets go in the school's order: 7H, 8B, then 10A
+    fill(app, senior, app.calendar.days[:25])
     with app.sessions.begin() as s:
         s.add(Case(pupil_id=casefile.id, workflow="escalation", workflow_version=1, key="e", state="stage_4",
                    opened_at=NOW, updated_at=NOW, data={}))
@@ -132,7 +134,7 @@ def test_radar_sheet_xlsx_and_csv(app: App, config: Config, casefile: Pupil, tmp
     write_xlsx(rows, tmp_path / "radar.xlsx", config, THROUGH)
     write_csv(rows, tmp_path / "radar.csv")
     wb = load_workbook(tmp_path / "radar.xlsx")
-    assert wb.sheetnames == ["RADAR", "Form 7H", "Form 8B", "Key"]
+    assert wb.sheetnames == ["RADAR", "Form 7H", "Form 8B", "Form 10A", "Key"]
     ws = wb["RADAR"]
     header = [c.value for c in ws[1]]
     assert header[:7] == ["UPN", "Name", "Year", "Form", "YTD %", "Band", "RAG"] and ws.freeze_panes == "A2"
@@ -142,10 +144,10 @@ def test_radar_sheet_xlsx_and_csv(app: App, config: Config, casefile: Pupil, tmp
     assert mine["UA sessions"] == 4 and mine["Lates"] == 2 and mine["YTD %"] == 88.0
     assert by_upn[good.upn]["RAG"] == "green" and by_upn[new.upn]["RAG"] is None
     ranges = {str(cf.sqref) for cf in ws.conditional_formatting}
-    assert {"E2:E4", "G2:G4"} <= ranges
+    assert {"E2:E5", "G2:G5"} <= ranges  # the RAG colours cover every pupil row
     assert ws["E2"].number_format == "0.0" and wb["Form 8B"].max_row == 3
     with (tmp_path / "radar.csv").open(encoding="utf-8") as fh:
-        assert len(list(csv.DictReader(fh))) == 3
+        assert len(list(csv.DictReader(fh))) == 4
 
 
 def test_formula_injection_is_neutralised_in_the_radar(app: App, config: Config, tmp_path: Path) -> None:
