@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,11 @@ def calendar(config: Config) -> SchoolCalendar:
     return SchoolCalendar(config)
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    name = f"casework_test_{uuid.uuid4().hex[:8]}"
+@contextmanager
+def throwaway_pg(prefix: str = "casework_test") -> Iterator[str]:
+    """A new PostgreSQL database for the duration, dropped afterwards. Unreachable: skipped, except under
+    CI=true, where it fails the run."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     try:
         admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
         with admin.connect() as c:
@@ -45,11 +48,18 @@ def pg_url() -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is required under CI=true and is not reachable: {exc}")
         pytest.skip(f"PostgreSQL not reachable: {exc}")
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    with throwaway_pg() as url:
+        yield url
 
 
 _pg_ready: dict[str, bool] = {}

@@ -12,18 +12,18 @@ import csv
 import datetime as dt
 import io
 import json
-import os
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select
 
 from casework.cli import main
 from casework.models import Staff
+from tests.conftest import throwaway_pg
 from workflows.registry import outcomes_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,34 +38,16 @@ PUPIL_KEYS = {"upn", "name", "form", "year_group", "possible_sessions", "attende
 CHRONOLOGY_KEYS = ["at", "pupil", "category", "summary", "staff", "case", "ref"]
 
 
-PG_ADMIN = os.environ.get("CASEWORK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    admin, name = None, f"casework_contract_{uuid.uuid4().hex[:8]}"
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('contract') / 'casework.db'}"
-    else:
-        try:
-            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-            with admin.connect() as c:
-                c.execute(text(f'CREATE DATABASE "{name}"'))
-        except Exception as exc:  # noqa: BLE001
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"PostgreSQL is required under CI=true and is not reachable: {exc}")
-            pytest.skip(f"PostgreSQL not reachable: {exc}")
-        url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    """A small demo school for this module, on a SQLite file and on a throw-away PostgreSQL database."""
+    with ExitStack() as stack:
+        url = (f"sqlite:///{tmp_path_factory.mktemp('contract') / 'casework.db'}" if request.param == "sqlite"
+               else stack.enter_context(throwaway_pg("casework_contract")))
         result = CliRunner().invoke(main, ["--db", url, "--config", CONFIG, "demo", "--pupils", "15",
                                            "--until", DEMO_UNTIL])
         assert result.exit_code == 0, result.output
         yield url
-    finally:
-        if admin is not None:
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
 
 
 def cli(db: str, *args: str) -> Result:
