@@ -190,6 +190,7 @@ class Task(Base):
     __table_args__ = (
         Index("ix_tasks_inbox", "status", "role", "due_at"),
         Index("ix_tasks_assignee", "assignee_id", "status"),
+        Index("ix_tasks_done_by", "completed_by", "status", "completed_at"),  # the inbox's "done by me"
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(160), unique=True)

@@ -191,10 +191,10 @@ def expire(env: Env, task_id: int | None) -> None:
 
 # --- the inbox ------------------------------------------------------------------------------------------
 def inbox(s: Session, *, role: str | None = None, upn: str | None = None, status: str = "open",
-          assignee: str | None = None, completed_by: str | None = None,
-          limit: int | None = None) -> list[tuple[Task, Pupil, Staff | None]]:
-    """Overdue first (earliest due first), then the rest; filtered by role, pupil, status, assignee and who
-    completed it."""
+          assignee: str | None = None, completed_by: str | None = None, kind: str | None = None,
+          limit: int | None = None, newest_first: bool = False) -> list[tuple[Task, Pupil, Staff | None]]:
+    """Overdue first (earliest due first), then the rest; filtered by role, pupil, status, assignee, who
+    completed it and kind. `newest_first`: the most recently completed first (a history, with `limit`)."""
     q = (select(Task, Pupil, Staff).join(Pupil, Pupil.id == Task.pupil_id)
          .outerjoin(Staff, Staff.id == Task.assignee_id))
     if status != "all":
@@ -207,7 +207,12 @@ def inbox(s: Session, *, role: str | None = None, upn: str | None = None, status
         q = q.where(Staff.staff_id == assignee)
     if completed_by:
         q = q.where(Task.completed_by == completed_by)
-    q = q.order_by(sql_case((Task.status == "open", 0), else_=1), Task.due_at, Task.id)
+    if kind:
+        q = q.where(Task.kind == kind)
+    if newest_first:
+        q = q.order_by(Task.completed_at.desc(), Task.id.desc())
+    else:
+        q = q.order_by(sql_case((Task.status == "open", 0), else_=1), Task.due_at, Task.id)
     if limit:
         q = q.limit(limit)
     return [(t, p, st) for t, p, st in s.execute(q)]

@@ -54,12 +54,14 @@ def inbox(s: Session, web: Web, viewer: Viewer, f: InboxFilter) -> dict[str, lis
             if f.role is None or t.role == f.role]
     queue = [(t, p, st) for r in roles for t, p, st in tasks.inbox(s, role=r, upn=f.pupil) if t.assignee_id is None]
     queue.sort(key=lambda row: (row[0].due_at, row[0].id))
-    done = [(t, p, st) for t, p, st in tasks.inbox(s, status="done", upn=f.pupil, completed_by=viewer.staff_id)]
-    done = sorted(done, key=lambda row: row[0].completed_at or row[0].due_at, reverse=True)
+    # the latest few, found in SQL: a history grows all year and only DONE_SHOWN are shown (over-fetched a
+    # little for rows the scope or the overdue filter then drops)
+    done = tasks.inbox(s, status="done", upn=f.pupil, completed_by=viewer.staff_id, kind=f.kind,
+                       role=f.role, newest_first=True, limit=DONE_SHOWN * 2)
     out = {}
     for name, rows in (("mine", mine), ("queue", queue), ("done", done)):
-        kept = [task_row(web, t, p, st) for t, p, st in rows if _keep(web, viewer, f, t, p)]
-        out[name] = kept[:DONE_SHOWN] if name == "done" else kept
+        kept = [(t, p, st) for t, p, st in rows if _keep(web, viewer, f, t, p)]
+        out[name] = [task_row(web, t, p, st) for t, p, st in (kept[:DONE_SHOWN] if name == "done" else kept)]
     return out
 
 
