@@ -60,7 +60,7 @@ def log(session: Session, *, at: dt.datetime, pupil_id: int, category: str, summ
 class UnitOfWork:
     def __init__(self, session: Session, config: Config, calendar: SchoolCalendar):
         self.session, self.config, self.calendar = session, config, calendar
-        self._staff: list[Staff] | None = None
+        self._staff: dict[tuple[str, str, Any], Staff] | None = None
         self._opened: set[int] = set()  # tasks opened by the decision being applied
         self.starts: list[tuple[Case, StartCase]] = []  # other cases to open once this decision is applied
 
@@ -125,24 +125,28 @@ class UnitOfWork:
             raise TypeError(f"unknown effect {effect!r}")
 
     # --- tasks ------------------------------------------------------------------------------------
-    def staff(self) -> list[Staff]:
+    def _named(self) -> dict[tuple[str, str, Any], Staff]:
+        """(role, "form", form) / (role, "year_group", year) -> the first active member of staff (by staff id)
+        holding that role for that form or year: built once per unit of work, then each task is a lookup."""
         if self._staff is None:
-            self._staff = list(self.session.scalars(
-                select(Staff).where(Staff.active.is_(True)).order_by(Staff.staff_id)))
+            self._staff = {}
+            for st in self.session.scalars(select(Staff).where(Staff.active.is_(True)).order_by(Staff.staff_id)):
+                for role in st.roles or []:
+                    for form in st.forms or []:
+                        self._staff.setdefault((role, "form", form), st)
+                    for year in st.year_groups or []:
+                        self._staff.setdefault((role, "year_group", year), st)
         return self._staff
 
     def assignee_for(self, role: str, pupil: Pupil) -> Staff | None:
         """The named person where the policy names one (the pupil's form tutor, the pastoral manager of
         the year group); otherwise None: the task waits in the role's queue."""
         scope = self.config.roles[role].scope
-        for s in self.staff():
-            if role not in (s.roles or []):
-                continue
-            if scope == "form" and pupil.form in (s.forms or []):
-                return s
-            if scope == "year_group" and pupil.year_group in (s.year_groups or []):
-                return s
-        return None
+        if scope == "form":
+            return self._named().get((role, "form", pupil.form))
+        if scope == "year_group":
+            return self._named().get((role, "year_group", pupil.year_group))
+        return None  # a role that sees every pupil has a queue, not a named person
 
     def open_task(self, case: Case, pupil: Pupil, effect: OpenTask, now: dt.datetime) -> list[Task]:
         spec = self.config.tasks[effect.kind]
