@@ -5,6 +5,9 @@ the cases), then the next evening's evaluation (every pupil's YTD band, only the
 timed against a single GROUP BY of the same marks. Target: 2x or less.
 
     python bench/nightly.py [--pupils 1500] [--week 30] [--db URL] [--repeat 5]
+
+--db is a PostgreSQL server URL: a throw-away database is created on it and dropped afterwards (the
+database named in the URL is only used to connect), so a shared database is never written to.
 """
 from __future__ import annotations
 
@@ -13,9 +16,12 @@ import datetime as dt
 import statistics
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 
 from casework.config import load_config
 from casework.context import App
@@ -61,6 +67,24 @@ def aggregate(app: App, day: dt.date) -> float:
     return elapsed
 
 
+@contextmanager
+def throw_away(url: str | None, tmp: str) -> Iterator[str]:
+    """A fresh SQLite file, or a new database on the PostgreSQL server of `url`, dropped afterwards."""
+    if not url:
+        yield f"sqlite:///{tmp}/bench.db"
+        return
+    base, name = url.rsplit("/", 1)[0], f"casework_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pupils", type=int, default=1500)
@@ -70,8 +94,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=5)
     args = ap.parse_args()
     config = load_config(ROOT / "config.yaml")
-    with tempfile.TemporaryDirectory() as tmp:
-        app = App(db_url=args.db or f"sqlite:///{tmp}/bench.db", _config=config)
+    with tempfile.TemporaryDirectory() as tmp, throw_away(args.db, tmp) as url:
+        app = App(db_url=url, _config=config)
         app.init()
         weeks = sorted({d.isocalendar()[:2] for d in app.calendar.days})
         day = max(d for d in app.calendar.days if d.isocalendar()[:2] == weeks[args.week - 1])

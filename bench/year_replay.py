@@ -2,7 +2,10 @@
 day, staff acting on tasks) against a bare bulk insert of the same marks into the same kind of database.
 Target: 3x or less (issue 8). Prints wall time, peak memory and the ratio on the last line.
 
-    python bench/year_replay.py [--pupils 1500] [--until YYYY-MM-DD] [--db-dir DIR]
+    python bench/year_replay.py [--pupils 1500] [--until YYYY-MM-DD] [--seed 2]
+
+SQLite only. The bare insert goes into a plain four-column table (upn, date, session, code; one unique index)
+in a separate SQLite file, not into the schema's marks table.
 """
 from __future__ import annotations
 
