@@ -183,6 +183,8 @@ class NoticeToImprove(Frozen):  # NAT-PN-2
     improvement_period: Due  # from the decision; the framework: 3 to 6 weeks
     not_for: list[str] = []  # codes that, reaching the threshold on their own, go straight to a notice (holiday)
     further_sessions: int = Field(default=1, gt=0)  # unauthorised sessions in the period that lead to a notice
+    # the framework's bounds on the period in weeks (policy check); a school's own file need not set them
+    allowed_weeks: tuple[float, float] = (0, 52)
 
 
 class RepeatNotices(Frozen):  # NAT-PN-4

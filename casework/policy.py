@@ -70,80 +70,93 @@ class Finding:
     reference: str
 
 
-def check(config: Config) -> list[Finding]:
+FRAMEWORK = "national-2024.yaml"  # in policies/: the statutory framework's figures, as a preset
+
+
+def _pairs(amounts: Any) -> list[tuple[int, int]]:
+    return [(a.amount_gbp, a.paid_within_days) for a in amounts]
+
+
+def _gbp(pairs: list[tuple[int, int]]) -> str:
+    return "; ".join(f"{a} GBP within {d} days" for a, d in pairs)
+
+
+def _minutes(s: Any) -> int:
+    return (s.close.hour * 60 + s.close.minute) - (s.open.hour * 60 + s.open.minute)
+
+
+def check(config: Config, framework: Config | None = None) -> list[Finding]:
     """Where the policy differs from the statutory framework for England (from August 2024). The framework's
-    figures are the law's, not a school's choice, so they are stated here with their source."""
+    figures are those of the preset policies/national-2024.yaml (the law's, not a school's choice); each
+    finding names its source."""
+    from casework.config import load_config, resource_dir
+
+    fw = (framework or load_config(resource_dir("policies") / FRAMEWORK)).policy
     p, out = config.policy, []
-    reg = p.registration
-    for name, s in (("AM", reg.am), ("PM", reg.pm)):
-        minutes = (s.close.hour * 60 + s.close.minute) - (s.open.hour * 60 + s.open.minute)
-        if minutes > 30:
-            out.append(Finding("REG-2", f"{name} register open {minutes} minutes ({s.open:%H:%M}-{s.close:%H:%M})",
-                               "a register must close no later than 30 minutes after the session starts",
-                               "Working together to improve school attendance (2024), 'Keeping an attendance "
-                               "register'; School Attendance (Pupil Registration) (England) Regulations 2024"))
-    if p.absence.illness_evidence_after_school_days:
+    for name, s, limit in (("AM", p.registration.am, fw.registration.am),
+                           ("PM", p.registration.pm, fw.registration.pm)):
+        if _minutes(s) > _minutes(limit):
+            out.append(Finding("REG-2", f"{name} register open {_minutes(s)} minutes ({s.open:%H:%M}-{s.close:%H:%M})",
+                               f"a register must close no later than {_minutes(limit)} minutes after the session "
+                               "starts", "Working together to improve school attendance (2024), 'Keeping an "
+                               "attendance register'; School Attendance (Pupil Registration) (England) "
+                               "Regulations 2024"))
+    if p.absence.illness_evidence_after_school_days != fw.absence.illness_evidence_after_school_days:
         out.append(Finding("ABS-2", f"medical evidence routinely requested after "
                            f"{p.absence.illness_evidence_after_school_days} school days of illness",
                            "schools should not routinely request medical evidence; only where there is genuine "
                            "doubt about the reason", "Working together to improve school attendance (2024), "
                            "'Recording attendance: illness'"))
-    if p.absence.religious_days_per_observance:
+    if p.absence.religious_days_per_observance != fw.absence.religious_days_per_observance:
         out.append(Finding("ABS-4", f"at most {p.absence.religious_days_per_observance} day(s) per observance "
                            "authorised", "any day exclusively set apart for religious observance by the religious "
                            "body of the parent must be recorded as leave (code R), however many days",
                            "Education Act 1996 s444(3)(c); Pupil Registration Regulations 2024, code R"))
-    pn = p.penalty_notices
-    amounts = [(a.amount_gbp, a.paid_within_days) for a in pn.amounts]
-    if amounts != [(80, 21), (160, 28)]:
-        out.append(Finding("PN-3", "; ".join(f"{a} GBP within {d} days" for a, d in amounts),
-                           "80 GBP if paid within 21 days, 160 GBP within 28 days",
+    pn, fpn = p.penalty_notices, fw.penalty_notices
+    if _pairs(pn.amounts) != _pairs(fpn.amounts):
+        out.append(Finding("PN-3", _gbp(_pairs(pn.amounts)), _gbp(_pairs(fpn.amounts)),
                            "Education (Penalty Notices) (England) (Amendment) Regulations 2024"))
-    if pn.referral_unauthorised_sessions != 10 or pn.window_school_weeks != 10 or len(pn.count_separately) > 1:
+    if (pn.referral_unauthorised_sessions, pn.window_school_weeks) != (
+            fpn.referral_unauthorised_sessions, fpn.window_school_weeks) or len(pn.count_separately) > 1:
         window = (f"within a rolling {pn.window_school_weeks} school weeks" if pn.window_school_weeks
                   else "since the start of the year")
         out.append(Finding("PN-1", f"referral at {pn.referral_unauthorised_sessions} unauthorised sessions "
                            f"{window}" + (f", counted separately ({', '.join(pn.count_separately)})"
                                           if len(pn.count_separately) > 1 else ""),
-                           "the national threshold: 10 sessions of unauthorised absence, in any combination, "
-                           "within a rolling period of 10 school weeks",
-                           "National framework for penalty notices (2024)"))
-    if _pn2_departs(config):
-        nti = pn.notice_to_improve
-        out.append(Finding("PN-2", f"a warning letter and a {pn.warning_window_school_days}-school-day window"
-                           if nti is None else f"a notice to improve with a {_weeks(nti.improvement_period)}-week "
-                           f"improvement period (not for {', '.join(nti.not_for) or 'no code'}); "
-                           + (f"at most {pn.repeat.max_notices} notices in {pn.repeat.within_years} years"
-                              if pn.repeat else "no limit on notices"),
-                           "a notice to improve (3 to 6 weeks) before a penalty notice, except for term-time holiday; "
-                           "at most 2 notices to a parent for the same child within 3 years, the second at 160 GBP "
-                           "with no discount", "National framework for penalty notices (2024)"))
-    fd = p.first_day
-    if fd.no_reason_max_school_days is None or fd.no_reason_max_school_days > 5:
+                           f"the national threshold: {fpn.referral_unauthorised_sessions} sessions of unauthorised "
+                           f"absence, in any combination, within a rolling period of {fpn.window_school_weeks} "
+                           "school weeks", "National framework for penalty notices (2024)"))
+    if _pn2_departs(config, fw):
+        out.append(_pn2_finding(pn, fpn))
+    fd, limit = p.first_day.no_reason_max_school_days, fw.first_day.no_reason_max_school_days
+    if limit is not None and (fd is None or fd > limit):
         out.append(Finding("FDR-4", "sessions without a reason become O a set time after the pupil is back "
-                           + ("" if fd.no_reason_max_school_days is None
-                              else f"; an N is flagged after {fd.no_reason_max_school_days} school days"),
-                           "code N must be replaced once the reason is known and within 5 school days",
+                           + ("" if fd is None else f"; an N is flagged after {fd} school days"),
+                           f"code N must be replaced once the reason is known and within {limit} school days",
                            "School Attendance (Pupil Registration) (England) Regulations 2024, code N"))
-    la = p.la_returns
-    if la is None or la.unauthorised_consecutive_school_days != 10 or la.illness_school_days != 15:
+    la, fla = p.la_returns, fw.la_returns
+    if fla is not None and (la is None or (la.unauthorised_consecutive_school_days, la.illness_school_days)
+                            != (fla.unauthorised_consecutive_school_days, fla.illness_school_days)):
         out.append(Finding("DAT-2", "no return to the local authority" if la is None else
                            f"returns after {la.unauthorised_consecutive_school_days} consecutive school days of "
                            f"unauthorised absence and {la.illness_school_days} school days of illness",
-                           "the LA must be told of pupils absent without authorisation for a continuous 10 school "
-                           "days, and of pupils who miss 15 school days (consecutive or cumulative) through illness",
+                           f"the LA must be told of pupils absent without authorisation for a continuous "
+                           f"{fla.unauthorised_consecutive_school_days} school days, and of pupils who miss "
+                           f"{fla.illness_school_days} school days (consecutive or cumulative) through illness",
                            "Pupil Registration Regulations 2024; Arranging education for children who cannot attend "
                            "school because of health needs (2023)"))
-    fig = p.figures
-    if fig.persistent_absence_below != 90 or not fig.persistent_absence_includes_line:
+    fig, ffig = p.figures, fw.figures
+    if (fig.persistent_absence_below, fig.persistent_absence_includes_line) != (
+            ffig.persistent_absence_below, ffig.persistent_absence_includes_line):
         out.append(Finding("STG", f"persistent absence is attendance below {fig.persistent_absence_below:g}%"
                            + (" or at it" if fig.persistent_absence_includes_line else ""),
-                           "persistent absence is missing 10% or more of possible sessions (so exactly 90% counts)",
+                           f"persistent absence is missing {100 - ffig.persistent_absence_below:g}% or more of "
+                           f"possible sessions (so exactly {ffig.persistent_absence_below:g}% counts)",
                            "DfE 'Pupil absence in schools in England' methodology"))
-    if fig.severe_absence_at_or_below != 50:
+    if fig.severe_absence_at_or_below != ffig.severe_absence_at_or_below:
         out.append(Finding("STG", f"severe absence is attendance at or below {fig.severe_absence_at_or_below:g}%",
-                           "severe absence is missing 50% or more of possible sessions",
-                           "DfE 'Pupil absence in schools in England' methodology"))
+                           f"severe absence is missing {100 - ffig.severe_absence_at_or_below:g}% or more of "
+                           "possible sessions", "DfE 'Pupil absence in schools in England' methodology"))
     return out
 
 
@@ -151,12 +164,27 @@ def _weeks(due: Any) -> float:
     return due.weeks + due.days / 7 + due.school_days / 5
 
 
-def _pn2_departs(config: Config) -> bool:
-    pn = config.policy.penalty_notices
+def _pn2_finding(pn: Any, fpn: Any) -> Finding:
+    nti, fnti, frep = pn.notice_to_improve, fpn.notice_to_improve, fpn.repeat
+    low, high = fnti.allowed_weeks
+    ours = (f"a warning letter and a {pn.warning_window_school_days}-school-day window" if nti is None
+            else f"a notice to improve with a {_weeks(nti.improvement_period):g}-week improvement period (not for "
+                 f"{', '.join(nti.not_for) or 'no code'}); " + (
+                     f"at most {pn.repeat.max_notices} notices in {pn.repeat.within_years} years" if pn.repeat
+                     else "no limit on notices"))
+    return Finding("PN-2", ours, f"a notice to improve ({low:g} to {high:g} weeks) before a penalty notice, except for "
+                   f"term-time holiday; at most {frep.max_notices} notices to a parent for the same child within "
+                   f"{frep.within_years} years, a later one at {_gbp(_pairs(frep.amounts))} with no discount",
+                   "National framework for penalty notices (2024)")
+
+
+def _pn2_departs(config: Config, fw: Any) -> bool:
+    pn, fpn = config.policy.penalty_notices, fw.penalty_notices
     nti, rep = pn.notice_to_improve, pn.repeat
-    if pn.procedure != "notice_to_improve" or nti is None or rep is None:
+    if pn.procedure != fpn.procedure or nti is None or rep is None:
         return True
-    holiday = config.policy.codes.holiday_unauthorised
-    repeat = [(a.amount_gbp, a.paid_within_days) for a in rep.amounts]
-    return (not 3 <= _weeks(nti.improvement_period) <= 6 or holiday not in nti.not_for
-            or (rep.max_notices, rep.within_years) != (2, 3) or repeat != [(160, 28)])
+    low, high = fpn.notice_to_improve.allowed_weeks
+    return (not low <= _weeks(nti.improvement_period) <= high
+            or not set(fpn.notice_to_improve.not_for) <= set(nti.not_for)
+            or (rep.max_notices, rep.within_years) != (fpn.repeat.max_notices, fpn.repeat.within_years)
+            or _pairs(rep.amounts) != _pairs(fpn.repeat.amounts))

@@ -58,3 +58,23 @@ def test_optional_workflow_rule_ids_exist_in_the_preset_rules() -> None:
 
     used = {t.rule for wf in optional_workflows().values() for t in wf.table}
     assert used and used - set(rule_ids(NATIONAL)) == set()
+
+
+def test_policy_check_takes_the_frameworks_figures_from_the_preset_not_from_code() -> None:
+    """PN-3: with a framework whose amounts were the school's own, that departure is no longer reported, and
+    the wording quotes the framework file's figures."""
+    import yaml
+
+    from casework.config import _Loader, merge_overlay, parse_config
+
+    heys = load_config(ROOT / "config.yaml")
+    overlay = yaml.load((ROOT / "policies" / "national-2024.yaml").read_text(), Loader=_Loader)  # noqa: S506
+    overlay.pop("extends")
+    overlay["policy"]["penalty_notices"]["amounts"] = [{"amount_gbp": 60, "paid_within_days": 21},
+                                                        {"amount_gbp": 120, "paid_within_days": 28}]
+    overlay["policy"]["registration"]["am"]["close"] = "10:00"
+    tree = merge_overlay(yaml.safe_load((ROOT / "config.yaml").read_text()), overlay)
+    framework = parse_config(tree, "a framework with the school's amounts")
+    rules = {f.rule for f in check(heys, framework)}
+    assert "PN-3" not in rules and "REG-2" not in rules and "PN-1" in rules
+    assert "80 GBP within 21 days" in {f.rule: f.framework for f in check(heys)}["PN-3"]
