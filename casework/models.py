@@ -227,7 +227,7 @@ class Timer(Base):
     kind: Mapped[str] = mapped_column(String(40))
     due_at: Mapped[dt.datetime]
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
-    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(10), default="pending")  # pending, fired, cancelled
     fired_at: Mapped[dt.datetime | None]
