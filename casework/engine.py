@@ -29,7 +29,7 @@ from casework.calendar import SchoolCalendar
 from casework.context import App
 from casework.errors import InputError
 from casework.models import Case, Mark, MarkChange, Pupil, Timer
-from casework.uow import UnitOfWork, log
+from casework.uow import UnitOfWork, held_pupil, log
 from workflows.base import Ctx, Facts
 from workflows.registry import active_workflows, get
 
@@ -101,7 +101,7 @@ class Env:
     def ctx(self, case: Case, event: dict[str, Any] | None = None, staff: str | None = None) -> Ctx:
         wf = get(case.workflow)
         facts_of = getattr(wf, "facts", None)
-        pupil = self.session.get(Pupil, case.pupil_id)
+        pupil = held_pupil(self.session, case.pupil_id)
         assert pupil is not None
         ctx = Ctx(now=self.now, config=self.config, calendar=self.calendar, case=case, pupil=pupil,
                   event=event or {}, staff=staff)

@@ -19,7 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from casework.context import App
 from casework.errors import InputError, Refused
 from casework.models import Case, Pupil, Staff, StaffNotice, Task
-from casework.uow import drop_task_timers, expiry, log
+from casework.uow import drop_task_timers, expiry, held_pupil, log
 from workflows.registry import needs_reason, outcomes_for
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ def expire(env: Env, task_id: int | None) -> None:
     _, target = expiry(env.config, task.kind, task.role)
     if target is None:
         return
-    pupil = env.session.get(Pupil, task.pupil_id)
+    pupil = held_pupil(env.session, task.pupil_id)
     assert pupil is not None
     old = task.role
     assignee = env.uow.assignee_for(target, pupil)

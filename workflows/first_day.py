@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from enum import Enum
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, select
@@ -238,6 +239,7 @@ class FirstDay(Workflow):
         sessions = [tuple(s) for s in case.data.get("sessions", [])]
         today = env.today.isoformat()
 
+        @cache  # one read of the marks per decision, however many guards ask
         def codes() -> dict[Any, str]:
             return env.codes(case.pupil_id, [*sessions, (today, "AM"), (today, "PM")])
         return {"unresolved": lambda: sum(1 for s in sessions if codes().get(s) == n),
