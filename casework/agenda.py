@@ -8,24 +8,27 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from casework.db import insert_new
 from casework.models import MarkChange, Timer
 
 
 def enqueue(session: Session, *, key: str, kind: str, due_at: dt.datetime, now: dt.datetime,
             case_id: int | None = None, task_id: int | None = None,
-            payload: dict[str, Any] | None = None, fresh: bool = False) -> Timer | None:
-    """Add an agenda item unless one with this key exists (then nothing changes). `fresh`: the key names a row
-    created in this transaction (a new task's reminder), so it cannot exist yet and is not looked up."""
-    if not fresh and (any(isinstance(o, Timer) and o.key == key for o in session.new)
-                      or session.scalar(select(Timer.id).where(Timer.key == key)) is not None):
-        return None
-    timer = Timer(key=key, kind=kind, due_at=due_at, case_id=case_id, task_id=task_id,
-                  payload=payload or {}, status="pending", created_at=now)
-    session.add(timer)
-    return timer
+            payload: dict[str, Any] | None = None, fresh: bool = False) -> None:
+    """Add an agenda item unless one with this key exists (then nothing changes), as one plain INSERT in the
+    caller's transaction. `fresh`: the key names a row created in this transaction (a new task's reminder), so
+    it cannot exist yet."""
+    row = {"key": key, "kind": kind, "due_at": due_at, "case_id": case_id, "task_id": task_id,
+           "payload": payload or {}, "status": "pending", "created_at": now}
+    if fresh:
+        session.execute(_TIMER_INSERT, row)
+    else:
+        insert_new(session, Timer, row)
+
+
+_TIMER_INSERT = Timer.__table__.insert()
 
 
 def enqueue_mark_change(session: Session, change: MarkChange) -> None:

@@ -6,18 +6,18 @@ leaves one row. Nothing here commits; the caller's `session.begin()` does.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import String, bindparam, cast, event, select, update
 from sqlalchemy.orm import Session
 
 from casework import agenda
 from casework.calendar import SchoolCalendar
 from casework.config import Config
+from casework.db import insert_new
 from casework.models import (
-    Base,
     Case,
     ChronologyEntry,
     Contact,
@@ -87,14 +87,6 @@ def log(session: Session, *, at: dt.datetime, pupil_id: int, category: str, summ
 _CHRONOLOGY_INSERT = ChronologyEntry.__table__.insert()
 
 
-def insert_new(session: Session, model: type[Base], row: dict[str, Any]) -> int | None:
-    """INSERT the row unless one with its natural key (`key`) exists; the new row's id, or None. One plain
-    statement: the select-then-add-then-flush it replaces cost three round trips through the ORM."""
-    table = model.__table__
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(table).values(row).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
-    return session.execute(stmt).scalar()
-
 
 @dataclass(frozen=True)
 class Assignee:
@@ -107,7 +99,7 @@ class Assignee:
 class UnitOfWork:
     def __init__(self, session: Session, config: Config, calendar: SchoolCalendar):
         self.session, self.config, self.calendar = session, config, calendar
-        self._staff: dict[tuple[str, str, Any], Assignee] | None = None
+        self._staff: dict[tuple[str, str, Any], Assignee | None] = {}
         self._opened: set[int] = set()  # tasks opened by the decision being applied
         self.starts: list[tuple[Case, StartCase]] = []  # other cases to open once this decision is applied
 
@@ -172,33 +164,26 @@ class UnitOfWork:
             raise TypeError(f"unknown effect {effect!r}")
 
     # --- tasks ------------------------------------------------------------------------------------
-    def _named(self) -> dict[tuple[str, str, Any], Assignee]:
-        """(role, "form", form) / (role, "year_group", year) -> the first active member of staff (by staff id)
-        holding that role for that form or year: built once per unit of work from plain rows (not ORM
-        objects, which cost several times more to load), then each task is a lookup."""
-        if self._staff is None:
-            self._staff = {}
-            rows = self.session.execute(select(Staff.id, Staff.name, Staff.email, Staff.roles, Staff.forms,
-                                               Staff.year_groups).where(Staff.active.is_(True))
-                                        .order_by(Staff.staff_id))
-            for sid, name, email, roles, forms, years in rows:
-                who = Assignee(sid, name, email)
-                for role in roles or []:
-                    for form in forms or []:
-                        self._staff.setdefault((role, "form", form), who)
-                    for year in years or []:
-                        self._staff.setdefault((role, "year_group", year), who)
-        return self._staff
-
     def assignee_for(self, role: str, pupil: Pupil) -> Assignee | None:
         """The named person where the policy names one (the pupil's form tutor, the pastoral manager of
-        the year group); otherwise None: the task waits in the role's queue."""
+        the year group): the first active member of staff (by staff id) holding the role for that form or
+        year; otherwise None: the task waits in the role's queue. One query per (role, form or year) per
+        unit of work, for only the staff who match: loading every staff row for every unit of work made a
+        local authority's day grow with the square of its size (bench/RESULTS.md)."""
         scope = self.config.roles[role].scope
-        if scope == "form":
-            return self._named().get((role, "form", pupil.form))
-        if scope == "year_group":
-            return self._named().get((role, "year_group", pupil.year_group))
-        return None  # a role that sees every pupil has a queue, not a named person
+        if scope not in ("form", "year_group"):
+            return None  # a role that sees every pupil has a queue, not a named person
+        value = pupil.form if scope == "form" else pupil.year_group
+        key = (role, scope, value)
+        if key not in self._staff:
+            col = Staff.forms if scope == "form" else Staff.year_groups
+            rows = self.session.execute(  # the LIKEs narrow in SQL; membership is checked exactly below
+                select(Staff.id, Staff.name, Staff.email, Staff.roles, col).where(
+                    Staff.active.is_(True), cast(Staff.roles, String).contains(json.dumps(role), autoescape=True),
+                    cast(col, String).contains(json.dumps(value), autoescape=True)).order_by(Staff.staff_id))
+            self._staff[key] = next((Assignee(sid, name, email) for sid, name, email, roles, values in rows
+                                     if role in (roles or []) and value in (values or [])), None)
+        return self._staff[key]
 
     def open_task(self, case: Case, pupil: Pupil, effect: OpenTask, now: dt.datetime) -> list[int]:
         spec = self.config.tasks[effect.kind]
@@ -368,10 +353,14 @@ def expiry(config: Config, kind: str, role: str) -> tuple[Any, str | None]:
 
 
 def drop_task_timers(session: Session, task_id: int) -> None:
-    """A task that is done or withdrawn needs no reminder or expiry."""
-    for timer in session.scalars(select(Timer).where(Timer.task_id == task_id, Timer.status == "pending")):
-        if timer.status == "pending":
-            timer.status = "cancelled"
+    """A task that is done or withdrawn needs no reminder or expiry. One plain UPDATE: task timers are written
+    as plain INSERTs (agenda.enqueue), so no ORM copy of them is held that could write a stale status back."""
+    session.execute(_DROP_TASK_TIMERS, {"of_task": task_id})
+
+
+_DROP_TASK_TIMERS = (update(Timer.__table__).where(Timer.__table__.c.task_id == bindparam("of_task"),
+                                                   Timer.__table__.c.status == "pending")
+                     .values(status="cancelled"))
 
 
 def _channel(channels: list[str], contact: Contact) -> tuple[str, str | None]:
