@@ -95,8 +95,11 @@ SENT_HOME_ILL = 0.003       # present in the morning, ill in the afternoon
 PM_TRUANCY = 0.002          # skipped afternoon lessons
 HOLIDAY_PER_EDGE = 0.02     # chance a family takes a term-time holiday at any one half-term edge
 OBSERVANT_SHARE = 0.04      # families who keep a religious day in each half term
-# shares of pupils with a pattern of their own; drawn as exact counts so a small sample has each one
-PATTERNS = (("severe", 0.018), ("deteriorating", 0.05), ("recovering", 0.04))
+# shares of pupils with a pattern of their own, drawn as exact counts, and the fewest a school gets (so a small
+# sample has each of the first three). "missing": a child who stops coming and is not heard of again (CME-1),
+# about one in 300; none in a school too small to round up to one.
+PATTERNS = (("severe", 0.018, 1), ("deteriorating", 0.05, 1), ("recovering", 0.04, 1), ("missing", 0.0034, 0))
+MISSING_FROM = (0.25, 0.5)  # a missing pupil's first day away, as a share of the way through the period
 # Monday..Friday: more absence at either end of the week, most of it unauthorised
 WEEKDAY_ILL = (1.3, 0.9, 0.85, 0.9, 1.2)
 WEEKDAY_UNAUTH = (1.55, 0.85, 0.75, 0.85, 1.6)
@@ -182,7 +185,7 @@ class Profile:
     late: float           # chance of arriving late on a morning
     late_closed: float    # share of those lates that come after the register closed
     rings_in: float       # chance a parent reports an absence on its first day
-    trend: str            # steady, deteriorating or recovering through the period
+    trend: str            # steady, deteriorating, recovering or missing (stops coming) through the period
     severe: float         # 0, or the share of days a disengaged pupil misses
     observant: bool
     holiday: float        # multiplier on the term-time holiday chance
@@ -459,15 +462,15 @@ def _risk(pupil: Row) -> float:
 
 
 def _patterns(pupils: list[Row], seed: int) -> dict[str, str]:
-    """upn -> severe / deteriorating / recovering for a few pupils, the rest steady. Severe absence is
+    """upn -> severe / deteriorating / recovering / missing for a few pupils, the rest steady. Severe absence is
     picked by risk (weighted sampling without replacement: the largest u ** (1 / weight) win)."""
     rng = _rng(seed, "patterns")
     out: dict[str, str] = {}
-    for pattern, share in PATTERNS:
+    for pattern, share, fewest in PATTERNS:
         free = [p for p in pupils if p["upn"] not in out]
-        weight = _risk if pattern == "severe" else (lambda p: 1.0)
+        weight = _risk if pattern in ("severe", "missing") else (lambda p: 1.0)
         keyed = sorted(free, key=lambda p: rng.random() ** (1 / weight(p)), reverse=True)
-        out.update((p["upn"], pattern) for p in keyed[:max(1, round(share * len(pupils)))])
+        out.update((p["upn"], pattern) for p in keyed[:max(fewest, round(share * len(pupils)))])
     return out
 
 
@@ -637,7 +640,19 @@ def _pupil_marks(rng: random.Random, codes: Codes, profile: Profile, days: list[
     _place_episodes(rng, codes, profile, days, marks)
     _place_half_days(rng, codes, profile, days, marks)
     _place_lates(rng, codes, profile, days, marks)
+    if profile.trend == "missing":
+        _place_missing(rng, codes, days, marks)
     return marks
+
+
+def _place_missing(rng: random.Random, codes: Codes, days: list[Day], marks: list[Mark | None]) -> None:
+    """A child who stops coming partway through and is not heard of again (CME-1): N while the school tries to
+    find out, then unauthorised with no reason given, every session to the end of the period."""
+    first = int(len(days) * rng.uniform(*MISSING_FROM))
+    waiting = _weighted(rng, NO_CONTACT_DAYS)
+    for k, i in enumerate(range(first, len(days))):
+        marks[2 * i] = marks[2 * i + 1] = (Mark(codes.no_reason) if k < waiting
+                                           else Mark(codes.other, reason="no_reason_given"))
 
 
 def _make_marks(pupils: list[Row], staff: list[Row], seed: int, config: Config,
