@@ -1,10 +1,11 @@
-"""`casework demo`: a synthetic school (by default the 60-pupil sample in data/sample: seed 1, the first half
-term) simulated day by day through every workflow with staff acting on their tasks, then a short report and
-how to open the web inbox with the demo staff accounts. Running it again on the same database only reports."""
+"""`casework demo`: a synthetic school (by default 300 pupils, seed 1, the autumn term) simulated day by day
+through every workflow with staff acting on their tasks, then a short report and how to open the web inbox
+with the demo staff accounts. Running it again on the same database only reports."""
 from __future__ import annotations
 
 import datetime as dt
 import sys
+import time
 from collections import Counter
 
 import click
@@ -16,9 +17,11 @@ from casework.attendance import figures_for_all
 from casework.cli import main
 from casework.context import App
 from casework.models import Case, Letter, Pupil, Staff, Task
+from workflows.registry import active_workflows
 
 console = Console()
 DEMO_PASSWORD = "heys-demo-2026"  # demo databases only; a real school sets passwords with `casework staff`
+DEMO_PUPILS, DEMO_HALF_TERMS = 300, 2  # the demo school's size, and how far it runs: the autumn term
 SHOWN_ROLES = ("office", "form_tutor", "pastoral_manager", "attendance_lead", "headteacher", "senior_leader")
 
 
@@ -50,6 +53,10 @@ def report(app: App, through: dt.date) -> None:
         console.print(table)
     console.print(f"tasks: {status.get('done', 0)} done, {status.get('open', 0)} open, "
                   f"{status.get('cancelled', 0)} withdrawn")
+    active = active_workflows(app.config)
+    seen = {wf for wf, _ in cases}
+    console.print(f"workflows at work: {len(seen & set(active))} of {len(active)}"
+                  + (f" (no case yet: {', '.join(sorted(set(active) - seen))})" if set(active) - seen else ""))
 
 
 def demo_accounts(app: App) -> list[Staff]:
@@ -66,9 +73,9 @@ def demo_accounts(app: App) -> list[Staff]:
 
 
 @main.command()
-@click.option("--pupils", type=click.IntRange(1, 5000), default=60, show_default=True)
+@click.option("--pupils", type=click.IntRange(1, 5000), default=DEMO_PUPILS, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--until", help="last day (default: the end of the first half term)")
+@click.option("--until", help="last day (default: the end of the autumn term, the year's first two half terms)")
 @click.pass_obj
 def demo(app: App, pupils: int, seed: int, until: str | None) -> None:
     """Create the demo school on the embedded database and simulate it through every workflow."""
@@ -79,8 +86,9 @@ def demo(app: App, pupils: int, seed: int, until: str | None) -> None:
 
     app.config  # noqa: B018 - a bad config is reported before anything is written
     app.init()
+    half_terms = app.calendar.half_term_last_days()
     last = (app.calendar.local_date(_when(app, until, "--until")) if until
-            else app.calendar.half_term_last_days()[0][1])
+            else half_terms[min(DEMO_HALF_TERMS, len(half_terms)) - 1][1])
     with app.sessions() as s:
         existing = s.scalar(select(func.count()).select_from(Pupil)) or 0
     if existing:
@@ -92,7 +100,9 @@ def demo(app: App, pupils: int, seed: int, until: str | None) -> None:
         with Progress(TextColumn("school days"), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True),
                       disable=not sys.stderr.isatty(), transient=True) as bar:
             job = bar.add_task("days", total=None)
+            started = time.perf_counter()
             simulate(app, pupils, seed, last, progress=lambda d, t: bar.update(job, completed=d, total=t))
+        click.echo(f"simulated in {time.perf_counter() - started:.0f} s")
     report(app, last)
     accounts = demo_accounts(app)
     console.print("\n[bold]The web inbox[/bold]: run `casework serve` and open http://127.0.0.1:8000 ; "
@@ -104,4 +114,5 @@ def demo(app: App, pupils: int, seed: int, until: str | None) -> None:
         table.add_row(st.staff_id, st.name, ", ".join(st.roles))
     console.print(table)
     click.echo("Also: `casework tasks --role office`, `casework cases`, `casework letters`, `casework pupil show "
-               "UPN`, `casework chronology UPN`, `casework simulate --pupils 300 --until 2026-12-18`.")
+               "UPN`, `casework chronology UPN`, and a whole year: `casework simulate --pupils 300 --db "
+               "sqlite:///year.db`.")
