@@ -176,16 +176,28 @@ def _year_start(config: Config) -> dt.date:
     return config.calendar.half_terms[0].start  # YTD starts on the first day of the academic year
 
 
+_COLUMNS: dict[int, tuple[Config, list[Any]]] = {}
+
+
+def _figure_columns(config: Config) -> list[Any]:
+    """The aggregate's columns for a config, built once: the engine asks for one pupil's figures thousands of
+    times a term, and building these CASE expressions was a good part of each ask."""
+    held = _COLUMNS.get(id(config))
+    if held is None or held[0] is not config:
+        cols = [_count_where(Mark.code.in_(config.codes_in(cat))).label(cat) for cat in CATEGORIES]
+        cols.append(_count_where(Mark.code.in_(late_codes(config))).label("lates"))
+        cols.append(_count_where(Mark.code == config.policy.codes.illness).label("illness"))
+        held = _COLUMNS[id(config)] = (config, cols)
+    return held[1]
+
+
 def figures_for_all(session: Session, config: Config, through: dt.date, since: dt.date | None = None,
                     pupil_ids: Collection[int] | None = None) -> dict[int, Figures]:
     """Figures per pupil for marks with since <= date <= through (since defaults to the year's start),
     in one aggregate query. Pupils without marks are left out, unless asked for by `pupil_ids`."""
     if pupil_ids is not None and not pupil_ids:
         return {}
-    cols = [_count_where(Mark.code.in_(config.codes_in(cat))).label(cat) for cat in CATEGORIES]
-    cols.append(_count_where(Mark.code.in_(late_codes(config))).label("lates"))
-    cols.append(_count_where(Mark.code == config.policy.codes.illness).label("illness"))
-    query = (select(Mark.pupil_id, *cols)
+    query = (select(Mark.pupil_id, *_figure_columns(config))
              .where(Mark.date >= (since or _year_start(config)), Mark.date <= through)
              .group_by(Mark.pupil_id))
     if pupil_ids is not None:
