@@ -13,7 +13,7 @@ from enum import Enum
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 
 from casework.models import Case, Mark, MarkChange, Pupil
 from workflows.base import (
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from casework.engine import Env
 
 CALLS = ("first_day_call", "second_call", "alert_attendance_lead", "home_visit")
+
+
+CODES_SLICE = 5000  # pupil ids per query (well under SQLite's limit on bound parameters)
 
 
 class S(str, Enum):
@@ -248,13 +251,21 @@ class FirstDay(Workflow):
     def on_register_close(self, env: Env, date: dt.date, session: str) -> None:
         """FDR-1: a no-reason absence opens a case; open cases follow the pupil's new mark (FDR-5)."""
         n = env.config.policy.codes.no_reason
-        open_cases = env.session.execute(
-            select(Case, Mark.code).outerjoin(Mark, and_(
-                Mark.pupil_id == Case.pupil_id, Mark.date == date, Mark.session == session))
-            .where(Case.workflow == self.name, Case.closed_at.is_(None)).order_by(Case.id)).all()
+        open_cases = env.session.scalars(select(Case).where(Case.workflow == self.name, Case.closed_at.is_(None))
+                                         .order_by(Case.id)).all()
+        # The session's marks of these pupils, in slices, not an outer join: on PostgreSQL, just after the day's
+        # marks are imported (before statistics know the date), the join was planned as a scan of the whole
+        # date per open case, 60 s a register at 150,000 pupils (bench/RESULTS.md).
+        ids = sorted({c.pupil_id for c in open_cases})
+        codes: dict[int, str] = {}
+        for i in range(0, len(ids), CODES_SLICE):
+            rows = env.session.execute(select(Mark.pupil_id, Mark.code).where(
+                Mark.date == date, Mark.session == session, Mark.pupil_id.in_(ids[i:i + CODES_SLICE])))
+            codes.update((pid, code) for pid, code in rows)
         busy = set()
-        for case, code in open_cases:
+        for case in open_cases:
             busy.add(case.pupil_id)
+            code = codes.get(case.pupil_id)
             if code is None:
                 continue
             env.guarded(case.pupil_id, "first-day response", lambda c=case, k=code: self._follow(env, c, k, date,
