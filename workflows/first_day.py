@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from casework.models import Case, Mark, MarkChange, Pupil
+from casework.models import Case, Mark, MarkChange
 from workflows.base import (
     CancelTasks,
     ChangeMarks,
@@ -33,9 +33,6 @@ if TYPE_CHECKING:
     from casework.engine import Env
 
 CALLS = ("first_day_call", "second_call", "alert_attendance_lead", "home_visit")
-
-
-CODES_SLICE = 5000  # pupil ids per query (well under SQLite's limit on bound parameters)
 
 
 class S(str, Enum):
@@ -253,15 +250,7 @@ class FirstDay(Workflow):
         n = env.config.policy.codes.no_reason
         open_cases = env.session.scalars(select(Case).where(Case.workflow == self.name, Case.closed_at.is_(None))
                                          .order_by(Case.id)).all()
-        # The session's marks of these pupils, in slices, not an outer join: on PostgreSQL, just after the day's
-        # marks are imported (before statistics know the date), the join was planned as a scan of the whole
-        # date per open case, 60 s a register at 150,000 pupils (bench/RESULTS.md).
-        ids = sorted({c.pupil_id for c in open_cases})
-        codes: dict[int, str] = {}
-        for i in range(0, len(ids), CODES_SLICE):
-            rows = env.session.execute(select(Mark.pupil_id, Mark.code).where(
-                Mark.date == date, Mark.session == session, Mark.pupil_id.in_(ids[i:i + CODES_SLICE])))
-            codes.update((pid, code) for pid, code in rows)
+        codes = env.session_codes((c.pupil_id for c in open_cases), date, session)
         busy = set()
         for case in open_cases:
             busy.add(case.pupil_id)
@@ -270,11 +259,12 @@ class FirstDay(Workflow):
                 continue
             env.guarded(case.pupil_id, "first-day response", lambda c=case, k=code: self._follow(env, c, k, date,
                                                                                              session))
-        new = env.session.scalars(select(Mark.pupil_id).join(Pupil, Pupil.id == Mark.pupil_id).where(
-            Mark.date == date, Mark.session == session, Mark.code == n, Pupil.on_roll.is_(True))
-            .order_by(Mark.pupil_id)).all()
+        # the session's no-reason marks, then the roll in Python (a join with pupils had the same planning trap)
+        new = env.session.scalars(select(Mark.pupil_id).where(Mark.date == date, Mark.session == session,
+                                                              Mark.code == n).order_by(Mark.pupil_id)).all()
+        on_roll = env.on_roll
         for pid in new:
-            if pid not in busy:
+            if pid not in busy and pid in on_roll:
                 env.guarded(pid, "first-day response", lambda p=pid: env.open_case(
                     self.name, p, self.episode_key(p, date, session),
                     {"sessions": [[date.isoformat(), session]], "started": date.isoformat()}))

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 
 from casework.attendance import consecutive_days_for_all
 from casework.models import Case, Mark
@@ -131,9 +131,8 @@ class LaReturn(Workflow):
 
     def on_register_close(self, env: Env, date: dt.date, session: str) -> None:
         """A run of absence being reported ends with the first session not in its codes."""
-        rows = env.session.execute(select(Case, Mark.code).join(Mark, and_(
-            Mark.pupil_id == Case.pupil_id, Mark.date == date, Mark.session == session))
-            .where(Case.workflow == self.name, Case.closed_at.is_(None))).all()
-        for case, code in rows:
+        cases = env.session.scalars(select(Case).where(Case.workflow == self.name, Case.closed_at.is_(None))).all()
+        codes = env.session_codes((c.pupil_id for c in cases), date, session)
+        for case, code in ((c, codes[c.pupil_id]) for c in cases if c.pupil_id in codes):
             if case.data.get("run") and code not in self.codes(env, case.data["kind"]):
                 env.guarded(case.pupil_id, "LA return", lambda c=case: env.fire(c, "run_ended"))

@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 
 from casework.attendance import consecutive_days_for_all
-from casework.models import Case, Mark
+from casework.models import Case
 from workflows.base import Ctx, Deregister, Effect, Log, OpenTask, SetData, T, Workflow
 
 if TYPE_CHECKING:
@@ -94,10 +94,9 @@ class MissingEducation(Workflow):
                     self.name, p, f"{p}:{date.isoformat()}", {}, {"days": k}))
 
     def on_register_close(self, env: Env, date: dt.date, session: str) -> None:
-        rows = env.session.execute(select(Case, Mark.code).join(Mark, and_(
-            Mark.pupil_id == Case.pupil_id, Mark.date == date, Mark.session == session))
-            .where(Case.workflow == self.name, Case.closed_at.is_(None))).all()
-        for case, code in rows:
+        cases = env.session.scalars(select(Case).where(Case.workflow == self.name, Case.closed_at.is_(None))).all()
+        codes = env.session_codes((c.pupil_id for c in cases), date, session)
+        for case, code in ((c, codes[c.pupil_id]) for c in cases if c.pupil_id in codes):
             if env.is_present(code):
                 env.guarded(case.pupil_id, "children missing education",
                             lambda c=case: env.fire(c, "pupil_present"))
