@@ -11,7 +11,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///casework.db"
-SQLITE_CACHE_KIB = 64 * 1024
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -34,7 +33,7 @@ def make_engine(url: str | None = None, **kw: Any) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             # 64 MiB of page cache per connection (SQLite's default is 2 MiB): a term's replay re-reads the
             # marks every evening; measured 13.8 s against 16.9 s for 300 pupils' first half term
-            cur.execute("PRAGMA cache_size=-65536")  # SQLITE_CACHE_KIB, as SQLite wants it (negative: KiB)
+            cur.execute("PRAGMA cache_size=-65536")  # negative: KiB
             cur.execute("PRAGMA temp_store=MEMORY")
             cur.close()
 

@@ -87,7 +87,6 @@ def log(session: Session, *, at: dt.datetime, pupil_id: int, category: str, summ
 _CHRONOLOGY_INSERT = ChronologyEntry.__table__.insert()
 
 
-
 @dataclass(frozen=True)
 class Assignee:
     """Who a task goes to: enough of a staff row to assign, name and notify."""

@@ -254,3 +254,27 @@ def test_sample_rates(small: SyntheticSchool, config: Config) -> None:
     s = summary(small, config)
     assert 4 <= s["overall_absence_pct"] <= 11
     assert s["pa_share_pct"] >= 10 and s["severe_share_pct"] > 0  # the demo has cases to work
+
+
+def test_cme1_about_one_pupil_in_300_stops_coming_for_good(config: Config, calendar: SchoolCalendar,
+                                                           autumn: SyntheticSchool, small: SyntheticSchool) -> None:
+    """CME-1 needs a child who stops coming: round(0.0034 x n) pupils (2 of 600) are away without a reason
+    every session from at most halfway through the period to its end, far past CME-1's 20 school days (a
+    disengaged pupil's runs are shorter); a school too small to round up to one (the 60-pupil sample) has
+    none."""
+    from casework.attendance import consecutive_absent_days
+
+    unauthorised = set(config.codes_in("unauthorised"))
+    needed = config.policy.missing_education.consecutive_unauthorised_school_days
+
+    def missing(school: SyntheticSchool, through: dt.date) -> list[str]:
+        run = max(needed, calendar.school_days_through(through) // 2)
+        by_pupil: dict[str, dict[dt.date, dict[str, str]]] = {}
+        for m in school.marks:
+            by_pupil.setdefault(m["upn"], {}).setdefault(dt.date.fromisoformat(m["date"]), {})[m["session"]] = \
+                m["code"]
+        return sorted(upn for upn, days in by_pupil.items()
+                      if consecutive_absent_days(days, calendar, through, unauthorised) >= run)
+
+    assert len(missing(autumn, AUTUMN_END)) == round(0.0034 * 600) == 2
+    assert missing(small, AUTUMN_1_END) == []
