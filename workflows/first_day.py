@@ -259,7 +259,7 @@ class FirstDay(Workflow):
                 continue
             env.guarded(case.pupil_id, "first-day response", lambda c=case, k=code: self._follow(env, c, k, date,
                                                                                              session))
-        # the session's no-reason marks, then the roll in Python (a join with pupils had the same planning trap)
+        # the session's no-reason marks, then the roll in Python: no join, like the read above
         new = env.session.scalars(select(Mark.pupil_id).where(Mark.date == date, Mark.session == session,
                                                               Mark.code == n).order_by(Mark.pupil_id)).all()
         on_roll = env.on_roll
