@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import week_day
+
 from casework import engine
 from casework.config import load_config
 from casework.context import App
@@ -56,15 +58,6 @@ def timed_day(app: App, day: dt.date, profile: bool) -> tuple[float, int, int]:
     return elapsed, report.total, work
 
 
-def week_day(app: App, week: int) -> dt.date:
-    """The Wednesday (or nearest school day) of the week-th school week."""
-    weeks: list[list[dt.date]] = []
-    for d in app.calendar.days:
-        if not weeks or weeks[-1][0].isocalendar()[:2] != d.isocalendar()[:2]:
-            weeks.append([])
-        weeks[-1].append(d)
-    days = weeks[min(week, len(weeks)) - 1]
-    return days[len(days) // 2]
 
 
 def main() -> None:
@@ -87,7 +80,7 @@ def main() -> None:
         for kind in KINDS:
             run_import(app.sessions, kind, Path(tmp) / f"{kind}.csv", config, app.calendar, now)
         print(f"school: {args.pupils} pupils, {len(school.marks)} marks, set up in {time.perf_counter() - t:.0f}s")
-        early, late = week_day(app, args.early_week), week_day(app, args.late_week)
+        early, late = week_day(app.calendar, args.early_week), week_day(app.calendar, args.late_week)
         engine.run(app, day_end(app, app.calendar.previous_school_day(early)))
         early_s, early_items, early_work = timed_day(app, early, args.profile)
         print(f"early day {early}: {early_s:.2f}s, {early_items} agenda items, {early_work} chronology entries")

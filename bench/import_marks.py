@@ -18,14 +18,14 @@ import resource
 import tempfile
 import time
 import tracemalloc
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, func, select, text
+from benchlib import fresh_database
+from sqlalchemy import func, select
 
 from casework.calendar import SchoolCalendar
 from casework.config import Config, load_config
@@ -86,22 +86,10 @@ class Database:
 
 
 @contextmanager
-def fresh_database(kind: str, tmp: Path, pg: str | None) -> Iterator[Database]:
+def new_database(kind: str, tmp: Path, pg: str | None) -> Iterator[Database]:
     """A new empty database of the kind asked for, dropped afterwards."""
-    if kind == "sqlite":
-        yield Database(f"sqlite:///{tmp / f'{uuid.uuid4().hex[:8]}.db'}")
-        return
-    assert pg is not None
-    base, name = pg.rsplit("/", 1)[0], f"casework_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield Database(f"{base}/{name}")
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(pg if kind == "postgresql" else None, tmp) as url:
+        yield Database(url)
 
 
 def new_app(url: str, config: Config) -> App:
@@ -228,13 +216,13 @@ def main() -> None:
               f"in {time.perf_counter() - start:.1f} s")
         # our imports first, so that the peak RSS they report is theirs (the bare insert holds every row)
         for kind in kinds:
-            with fresh_database(kind, tmp, args.db) as db:
+            with new_database(kind, tmp, args.db) as db:
                 figures[kind] = measure_import(kind, db, config, files, rows)
         for kind in kinds if args.tracemalloc else []:
-            with fresh_database(kind, tmp, args.db) as db:
+            with new_database(kind, tmp, args.db) as db:
                 figures[kind].traced = measure_traced(kind, db, config, files)
         for kind in kinds:
-            with fresh_database(kind, tmp, args.db) as db:
+            with new_database(kind, tmp, args.db) as db:
                 figures[kind].bare_seconds = measure_bare(kind, db, config, files, rows)
     parts = []
     for kind, f in figures.items():

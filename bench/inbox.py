@@ -27,14 +27,13 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, select, text
+from benchlib import fresh_database
+from sqlalchemy import insert, select, text
 
 from casework.config import Config, load_config
 from casework.context import App
@@ -80,23 +79,6 @@ SCENARIOS = (Scenario("form tutor 9C", "tutor-9C"), Scenario("pastoral manager Y
 
 
 # --- the database ------------------------------------------------------------------------------------------
-@contextmanager
-def fresh_database(kind: str, tmp: Path, pg: str | None) -> Iterator[str]:
-    """The URL of a new empty database of the kind asked for, dropped afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp / f'inbox-{uuid.uuid4().hex[:8]}.db'}"
-        return
-    assert pg is not None
-    base, name = pg.rsplit("/", 1)[0], f"casework_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def forms() -> list[tuple[str, int]]:
@@ -320,7 +302,7 @@ def main() -> None:
     lines, worst = [], 0.0
     with tempfile.TemporaryDirectory(prefix="casework-bench-") as tmpdir:
         for kind in kinds:
-            with fresh_database(kind, Path(tmpdir), args.db) as url:
+            with fresh_database(args.db if kind == "postgresql" else None, Path(tmpdir)) as url:
                 small, large = run(kind, url, config, args.repeat, args.budget, args.seed, args.profile)
             lines.append(summary(kind, small, large))
             worst = max(worst, *ratios(small, large).values())

@@ -39,14 +39,13 @@ import datetime as dt
 import resource
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, func, select, text, update
+from benchlib import throw_away_database, week_day
+from sqlalchemy import func, select, text, update
 
 from casework import engine
 from casework.calendar import SchoolCalendar
@@ -66,21 +65,6 @@ Row = dict[str, str]
 
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-@contextmanager
-def fresh_database(admin_url: str, keep: bool) -> Iterator[str]:
-    base, name = admin_url.rsplit("/", 1)[0], f"casework_la_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{base}/{name}"
-    finally:
-        if not keep:
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 # --- the synthetic schools ---------------------------------------------------------------------------------
@@ -215,7 +199,8 @@ def run_size(n_schools: int, bases: list[BaseSchool], config: Config, day: dt.da
              profile: bool) -> Figures:
     copies = [Copy(n, bases[n % len(bases)]) for n in range(n_schools)]
     pupils = n_schools * PER_SCHOOL
-    with tempfile.TemporaryDirectory(prefix="casework-la-") as tmpdir, fresh_database(admin, keep) as url:
+    with (tempfile.TemporaryDirectory(prefix="casework-la-") as tmpdir,
+          throw_away_database(admin, "casework_la", keep) as url):
         tmp = Path(tmpdir)
         app = App(db_url=url, _config=config)
         app.init()
@@ -272,15 +257,6 @@ def run_size(n_schools: int, bases: list[BaseSchool], config: Config, day: dt.da
     return Figures(pupils, import_s, engine_s, report.total, work)
 
 
-def school_day(cal: SchoolCalendar, week: int) -> dt.date:
-    """The Wednesday (or nearest school day) of the week-th school week."""
-    weeks: list[list[dt.date]] = []
-    for d in cal.days:
-        if not weeks or weeks[-1][0].isocalendar()[:2] != d.isocalendar()[:2]:
-            weeks.append([])
-        weeks[-1].append(d)
-    days = weeks[min(week, len(weeks)) - 1]
-    return days[len(days) // 2]
 
 
 def main() -> None:
@@ -295,7 +271,7 @@ def main() -> None:
     args = ap.parse_args()
     config = load_config(ROOT / "config.yaml")
     cal = SchoolCalendar(config)
-    day = school_day(cal, args.week)
+    day = week_day(cal, args.week)
     sizes = [int(x) for x in args.schools.split(",")]
     t = time.perf_counter()
     bases = [base_school(args.seed + k, config, cal, day) for k in range(min(args.distinct, max(sizes)))]

@@ -16,12 +16,10 @@ import datetime as dt
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
+from benchlib import fresh_database
+from sqlalchemy import func, select
 
 from casework.config import load_config
 from casework.context import App
@@ -67,22 +65,6 @@ def aggregate(app: App, day: dt.date) -> float:
     return elapsed
 
 
-@contextmanager
-def throw_away(url: str | None, tmp: str) -> Iterator[str]:
-    """A fresh SQLite file, or a new database on the PostgreSQL server of `url`, dropped afterwards."""
-    if not url:
-        yield f"sqlite:///{tmp}/bench.db"
-        return
-    base, name = url.rsplit("/", 1)[0], f"casework_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def main() -> None:
@@ -94,7 +76,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=5)
     args = ap.parse_args()
     config = load_config(ROOT / "config.yaml")
-    with tempfile.TemporaryDirectory() as tmp, throw_away(args.db, tmp) as url:
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(args.db, Path(tmp)) as url:
         app = App(db_url=url, _config=config)
         app.init()
         weeks = sorted({d.isocalendar()[:2] for d in app.calendar.days})
