@@ -186,6 +186,13 @@ class NoticeToImprove(Frozen):  # NAT-PN-2
     # the framework's bounds on the period in weeks (policy check); a school's own file need not set them
     allowed_weeks: tuple[float, float] = (0, 52)
 
+    @field_validator("allowed_weeks")
+    @classmethod
+    def _bounds(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= v[0] <= v[1]:
+            raise ValueError(f"must be [shortest, longest] weeks with 0 <= shortest <= longest, got {list(v)}")
+        return v
+
 
 class RepeatNotices(Frozen):  # NAT-PN-4
     max_notices: int = Field(gt=0)  # per parent, per child, within `within_years`

@@ -163,6 +163,14 @@ def test_the_national_preset_is_a_valid_overlay_and_policy_check_names_the_heys_
     assert missing.exit_code == 2 and "cannot read" in missing.output
 
 
+def test_nat_pn2_improvement_period_bounds_must_be_shortest_then_longest(data: dict[str, Any]) -> None:
+    data["policy"]["penalty_notices"]["notice_to_improve"] = {
+        "improvement_period": {"weeks": 4, "time": "18:00"}, "allowed_weeks": [6, 3]}
+    found = problems(data)
+    assert any(p.startswith("policy.penalty_notices.notice_to_improve.allowed_weeks:") and "[6.0, 3.0]" in p
+               for p in found), found
+
+
 def test_reg4_reasons_on_attended_sessions_must_be_known_reasons(data: dict[str, Any]) -> None:
     data["policy"]["absence"]["reasons_on_attended_sessions"] = ["truancy", "skiving"]
     assert problems(data) == ["policy.absence.reasons_on_attended_sessions[1]: 'skiving' is not one of "

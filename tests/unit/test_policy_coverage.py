@@ -60,7 +60,7 @@ def test_optional_workflow_rule_ids_exist_in_the_preset_rules() -> None:
     assert used and used - set(rule_ids(NATIONAL)) == set()
 
 
-def test_policy_check_takes_the_frameworks_figures_from_the_preset_not_from_code() -> None:
+def test_pn3_reg2_policy_check_takes_the_frameworks_figures_from_the_preset_not_from_code() -> None:
     """PN-3: with a framework whose amounts were the school's own, that departure is no longer reported, and
     the wording quotes the framework file's figures."""
     import yaml
